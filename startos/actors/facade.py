@@ -1,0 +1,257 @@
+"""FacadeActor: the one RPC surface for the dashboard, start-cli and tests.
+
+It validates params against ``protocol.rpc.METHODS``, checks access, routes each call to the
+actor that owns the answer, and turns every failure into a typed JSON-RPC error. Each call runs
+on its own greenlet (the facade defers its reply), so one slow call never queues the others
+behind it.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import gevent
+import msgspec
+import pykka
+
+from startos.actors.patching import is_under
+from startos.buildinfo import git_hash
+from startos.errors import StartOSError
+from startos.protocol.base import Message
+from startos.protocol.errors import ErrorKind
+from startos.protocol.jsonrpc import RpcError
+from startos.protocol.openrpc import openrpc_document
+from startos.protocol.rpc import (
+    METHODS,
+    DbApplyParams,
+    DbDumpParams,
+    DbPutParams,
+    DbSubscribeParams,
+    DumpResult,
+    EchoParams,
+    MethodSpec,
+    NoParams,
+    SubscribeResult,
+)
+from startos.protocol.store import DbApply, DbDump, DbPut, DbRevision, DbSubscribe
+from startos.supervision import Actor, ActorNotFound, Directory, handles
+
+__all__ = ["CallContext", "ClaimSubscription", "FacadeActor", "RpcCall", "RpcReply"]
+
+logger = logging.getLogger(__name__)
+
+PUBLIC = "/public"
+SUBSCRIBE_CLAIM_WINDOW = 30.0
+
+
+class CallContext(msgspec.Struct, frozen=True, kw_only=True):
+    """Who is calling: the transport fills it in; handlers may read it."""
+
+    peer: str = ""
+    local: bool = False
+    session: str | None = None
+
+
+class RpcCall(Message, frozen=True):
+    """One JSON-RPC call to route: reply is an ``RpcReply`` or an ``RpcError`` is raised."""
+
+    method: str
+    params: dict[str, Any] | list[Any] | None = None
+    context: CallContext = CallContext()
+
+
+class RpcReply(msgspec.Struct, frozen=True):
+    """A method's result; ``revision`` is set for mutating methods (``X-Patch-Sequence``)."""
+
+    result: Any
+    revision: int | None = None
+
+
+class ClaimSubscription(Message, frozen=True):
+    """Hand the subscription opened by ``db.subscribe`` to the WebSocket that names its guid."""
+
+    guid: str
+
+
+Handler = Callable[["FacadeActor", Any, CallContext], Any]
+HANDLERS: dict[str, Handler] = {}
+
+
+def rpc(name: str) -> Callable[[Handler], Handler]:
+    """Register the facade's implementation of the method declared as ``name``."""
+    if name not in METHODS:
+        raise ValueError(f"{name!r} is not declared in protocol.rpc")
+
+    def register(func: Handler) -> Handler:
+        HANDLERS[name] = func
+        return func
+
+    return register
+
+
+class FacadeActor(Actor):
+    """Routes RPC calls to the actors of the tree."""
+
+    def __init__(self, directory: Directory, *, call_timeout: float = 60.0) -> None:
+        super().__init__()
+        self.directory = directory
+        self.call_timeout = call_timeout
+        self._claims: dict[str, Any] = {}
+        self._spec_cache: dict[str, Any] | None = None
+
+    def __str__(self) -> str:
+        return "FacadeActor"
+
+    def on_stop(self) -> None:
+        for sub in self._claims.values():
+            sub.close()
+        self._claims.clear()
+
+    @handles(RpcCall)
+    def call(self, message: RpcCall) -> None:
+        """Validate and run one call on its own greenlet; the reply comes from there."""
+        reply = self.defer_reply()
+        gevent.spawn(self._run, message, reply)
+
+    @handles(ClaimSubscription)
+    def claim(self, message: ClaimSubscription) -> Any:
+        """The subscription waiting for this guid; each guid can be claimed once."""
+        sub = self._claims.pop(message.guid, None)
+        if sub is None:
+            raise RpcError(ErrorKind.NOT_FOUND, f"no pending subscription {message.guid!r} (expired or used)")
+        return sub
+
+    def _run(self, message: RpcCall, reply: pykka.Future[Any] | None) -> None:
+        try:
+            outcome = self.dispatch(message.method, message.params, message.context)
+        except RpcError:
+            if reply is not None:
+                reply.set_exception()
+            return
+        except BaseException as exc:
+            if reply is not None:
+                reply.set_exception((type(exc), exc, exc.__traceback__))
+            if not isinstance(exc, Exception):
+                raise
+            return
+        if reply is not None:
+            reply.set(outcome)
+
+    def dispatch(self, method: str, params: Any, context: CallContext) -> RpcReply:
+        """Run one call in the caller's greenlet; failures become ``RpcError``."""
+        spec = METHODS.get(method)
+        handler = HANDLERS.get(method)
+        if spec is None or handler is None:
+            raise RpcError(ErrorKind.METHOD_NOT_FOUND, f"there is no method {method!r}")
+        parsed = self._parse(spec, params)
+        try:
+            result = handler(self, parsed, context)
+            revision = None
+            if spec.mutating:
+                revision = result if isinstance(result, int) else self.ask("store", DbRevision())
+                result = None
+            return RpcReply(result=result, revision=revision)
+        except RpcError:
+            raise
+        except StartOSError as exc:
+            raise RpcError(exc.kind, exc.message) from exc
+        except pykka.Timeout as exc:
+            raise RpcError(ErrorKind.TIMEOUT, f"{method} did not finish within {self.call_timeout:g} s") from exc
+        except Exception as exc:
+            logger.exception("method %s failed", method)
+            raise RpcError(
+                ErrorKind.INTERNAL_ERROR, f"{method} failed unexpectedly; see the server log", debug=repr(exc)
+            ) from exc
+
+    @staticmethod
+    def _parse(spec: MethodSpec, params: Any) -> Any:
+        if params is None or params == []:
+            params = {}
+        if not isinstance(params, dict):
+            raise RpcError(ErrorKind.INVALID_PARAMS, f"{spec.name} takes named params (a JSON object)")
+        try:
+            return msgspec.convert(params, spec.params)
+        except msgspec.ValidationError as exc:
+            raise RpcError(ErrorKind.INVALID_PARAMS, f"{spec.name}: {exc}") from exc
+
+    def ask(self, name: str, message: object) -> Any:
+        """Ask another actor of the tree, with the facade's call timeout."""
+        try:
+            return self.directory.ask(name, message, timeout=self.call_timeout)
+        except ActorNotFound as exc:
+            raise RpcError(ErrorKind.UNKNOWN, f"the {name} service is restarting; try again") from exc
+
+    def api_spec(self) -> dict[str, Any]:
+        if self._spec_cache is None:
+            self._spec_cache = openrpc_document(METHODS)
+        return self._spec_cache
+
+    def hold_subscription(self, sub: Any) -> str:
+        guid = uuid.uuid4().hex
+        self._claims[guid] = sub
+        gevent.spawn_later(SUBSCRIBE_CLAIM_WINDOW, self._expire, guid)
+        return guid
+
+    def _expire(self, guid: str) -> None:
+        sub = self._claims.pop(guid, None)
+        if sub is not None:
+            sub.close()
+
+
+def _public_pointer(pointer: str, *, writable: bool) -> str:
+    """Refuse pointers outside ``/public``: ``/private`` never leaves the server."""
+    allowed = is_under(pointer, PUBLIC) and (not writable or pointer != PUBLIC)
+    if not allowed:
+        where = "below /public" if writable else "under /public"
+        raise RpcError(ErrorKind.AUTHORIZATION, f"pointer {pointer!r} is not allowed: use one {where}")
+    return pointer
+
+
+@rpc("echo")
+def _echo(_facade: FacadeActor, params: EchoParams, _ctx: CallContext) -> str:
+    return params.message
+
+
+@rpc("state")
+def _state(facade: FacadeActor, _params: NoParams, _ctx: CallContext) -> dict[str, Any]:
+    return facade.api_spec()
+
+
+@rpc("git-info")
+def _git_info(_facade: FacadeActor, _params: NoParams, _ctx: CallContext) -> str | None:
+    return git_hash()
+
+
+@rpc("db.dump")
+def _db_dump(facade: FacadeActor, params: DbDumpParams, _ctx: CallContext) -> DumpResult:
+    dump = facade.ask("store", DbDump(pointer=_public_pointer(params.pointer, writable=False)))
+    return DumpResult(id=dump.id, value=dump.value)
+
+
+@rpc("db.put")
+def _db_put(facade: FacadeActor, params: DbPutParams, _ctx: CallContext) -> int:
+    pointer = _public_pointer(params.pointer, writable=True)
+    return int(facade.ask("store", DbPut(pointer=pointer, value=params.value)))
+
+
+@rpc("db.apply")
+def _db_apply(facade: FacadeActor, params: DbApplyParams, _ctx: CallContext) -> int:
+    for op in params.patch:
+        _public_pointer(op.path, writable=True)
+        source = getattr(op, "from_", None)
+        if source is not None:
+            _public_pointer(source, writable=True)
+    patch = msgspec.to_builtins(params.patch)
+    return int(facade.ask("store", DbApply(patch=patch)))
+
+
+@rpc("db.subscribe")
+def _db_subscribe(facade: FacadeActor, params: DbSubscribeParams, _ctx: CallContext) -> SubscribeResult:
+    pointer = _public_pointer(params.pointer, writable=False)
+    sub = facade.ask("store", DbSubscribe(pointer=pointer, since=params.since))
+    guid = facade.hold_subscription(sub)
+    dump = None if sub.dump is None else DumpResult(id=sub.dump.id, value=sub.dump.value)
+    return SubscribeResult(dump=dump, guid=guid)

@@ -1,0 +1,97 @@
+"""Wire the supervision tree in order (DESIGN.md "Supervision tree"); stop it in reverse."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pykka import ActorRef
+
+from startos.actors.facade import FacadeActor
+from startos.actors.store import StoreActor
+from startos.protocol.supervision import ChildSpec
+from startos.supervision import Directory, Supervisor, kill, wait_exited, wait_started
+
+__all__ = ["Tree", "TreeConfig", "start_tree"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TreeConfig:
+    """What one running server needs to know; ``startd`` builds it from its flags."""
+
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int | None = 5959  # None: no web server (in-process tests)
+    max_body: int = 4 * 1024 * 1024
+    store_options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "db" / "state.sqlite3"
+
+
+@dataclass
+class Tree:
+    """A running tree: its root supervisor and the directory of its named actors."""
+
+    config: TreeConfig
+    root: ActorRef[Any]
+    directory: Directory
+
+    def ask(self, name: str, message: object, timeout: float | None = 10.0) -> Any:
+        """Ask the actor called ``name`` and wait for the reply."""
+        return self.directory.ask(name, message, timeout=timeout)
+
+    def tell(self, name: str, message: object) -> None:
+        self.directory.tell(name, message)
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Stop every actor in reverse start order; kill what is left after ``timeout``.
+
+        Returns ``True`` when everything stopped gracefully in time.
+        """
+        if not self.root.is_alive():
+            return True
+        try:
+            self.root.stop(block=False)
+        except Exception:  # already dead between the check and the stop
+            return True
+        if wait_exited(self.root, timeout=timeout) is None:
+            logger.error("the tree did not stop within %s s; killing what is left", timeout)
+            kill(self.root, block=True, timeout=2.0)
+            return False
+        return True
+
+
+def child_specs(config: TreeConfig, directory: Directory) -> list[ChildSpec]:
+    """The root's children in start order: later ones may depend on earlier ones."""
+    specs = [
+        ChildSpec(id="store", start=lambda: StoreActor.start(config.db_path, **config.store_options), shutdown=10.0),
+        ChildSpec(id="facade", start=lambda: FacadeActor.start(directory)),
+    ]
+    if config.port is not None:
+        from startos.webui.server import WebServerActor
+
+        port = config.port
+        specs.append(
+            ChildSpec(
+                id="web",
+                start=lambda: WebServerActor.start(directory, config.host, port, max_body=config.max_body),
+            )
+        )
+    return specs
+
+
+def start_tree(config: TreeConfig) -> Tree:
+    """Boot the tree and wait until every child has started (raises if one could not)."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    directory = Directory()
+    root = Supervisor.start(
+        "root", child_specs(config, directory), strategy="rest_for_one", intensity=5, period=10.0, directory=directory
+    )
+    wait_started(root, timeout=60)
+    return Tree(config=config, root=root, directory=directory)

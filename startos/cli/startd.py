@@ -1,0 +1,116 @@
+"""``startd``: boot the supervision tree and serve the API until SIGTERM or SIGINT."""
+
+from gevent import monkey
+
+monkey.patch_all()  # first, before anything imports socket, threading or ssl
+
+import fcntl  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import click  # noqa: E402
+import gevent  # noqa: E402
+from gevent.event import Event  # noqa: E402
+
+from startos import __version__, logs  # noqa: E402
+from startos.actors.tree import TreeConfig, start_tree  # noqa: E402
+from startos.paths import default_data_dir  # noqa: E402
+from startos.supervision import monitor  # noqa: E402
+
+logger = logging.getLogger("startos.startd")
+
+SHUTDOWN_BUDGET = 9.0  # seconds: the whole stop must fit in 10 s
+
+
+def parse_bind(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise click.BadParameter(f"{value!r} is not HOST:PORT (e.g. 127.0.0.1:5959)")
+    return host.strip("[]"), int(port)
+
+
+def _lock(data_dir: Path) -> Any:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(data_dir / "startd.lock", "a+")  # noqa: SIM115 (held for the process lifetime)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        raise click.ClickException(f"another startd is already using {data_dir}") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the server keeps its state (default: /var/lib/startos-py as root, else ~/.local/share/startos-py).",
+)
+@click.option("--bind", default="127.0.0.1:5959", show_default=True, help="HTTP address as HOST:PORT (port 0 picks one).")
+@click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--log-format", default="auto", show_default=True, type=click.Choice(["auto", "json", "text"]),
+              help="json: one object per line; auto: text on a terminal, json otherwise.")
+@click.version_option(__version__, prog_name="startd")
+def main(data_dir: Path | None, bind: str, log_level: str, log_format: str) -> None:
+    """Run the startos-py server: the state tree, the JSON-RPC API and the dashboard."""
+    logs.configure(log_level, log_format)
+    host, port = parse_bind(bind)
+    data_dir = (data_dir or default_data_dir()).resolve()
+    lock = _lock(data_dir)
+    stop = Event()
+    why = {"signal": None}
+
+    def on_signal(signum: int) -> None:
+        why["signal"] = signal.Signals(signum).name
+        stop.set()
+
+    gevent.signal_handler(signal.SIGTERM, on_signal, signal.SIGTERM)
+    gevent.signal_handler(signal.SIGINT, on_signal, signal.SIGINT)
+    try:
+        tree = start_tree(TreeConfig(data_dir=data_dir, host=host, port=port))
+    except Exception as exc:
+        logger.error("startd could not start: %s", exc)
+        sys.exit(1)
+    crashed: dict[str, Any] = {}
+
+    def on_root_exit(_ref: Any, reason: Any) -> None:
+        crashed["reason"] = reason
+        stop.set()
+
+    monitor(tree.root, on_root_exit)
+    address = tree.ask("web", _get_address())
+    logger.info(
+        "startd ready",
+        extra={"url": f"http://{_url_host(address.host)}:{address.port}", "data_dir": str(data_dir), "pid": os.getpid()},
+    )
+    stop.wait()
+    if "reason" in crashed:
+        logger.error("the supervision tree died: %s", crashed["reason"])
+        sys.exit(1)
+    logger.info("stopping", extra={"signal": why["signal"]})
+    graceful = tree.stop(timeout=SHUTDOWN_BUDGET)
+    logger.info("stopped", extra={"graceful": graceful})
+    lock.close()
+    sys.exit(0 if graceful else 1)
+
+
+def _get_address() -> Any:
+    from startos.webui.server import GetAddress
+
+    return GetAddress()
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+if __name__ == "__main__":
+    main()

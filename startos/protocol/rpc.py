@@ -1,0 +1,89 @@
+"""Every RPC method of the facade: its params, its result, and whether it needs a session.
+
+This table is the single source of the API: the facade validates against it, the CLI and the
+dashboard call by its names, and ``state`` turns it into an OpenRPC document.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from startos.protocol.base import Params, Result
+from startos.protocol.store import PatchOp
+
+
+class EchoParams(Params, frozen=True):
+    message: str
+
+
+class NoParams(Params, frozen=True):
+    pass
+
+
+class DbDumpParams(Params, frozen=True):
+    pointer: str = "/public"
+
+
+class DbPutParams(Params, frozen=True):
+    pointer: str
+    value: Any
+
+
+class DbApplyParams(Params, frozen=True):
+    patch: list[PatchOp]
+
+
+class DbSubscribeParams(Params, frozen=True):
+    pointer: str = "/public"
+    since: int | None = None
+
+
+class DumpResult(Result, frozen=True):
+    id: int
+    value: Any
+
+
+class SubscribeResult(Result, frozen=True):
+    dump: DumpResult | None
+    guid: str
+
+
+class MethodSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """What the API promises about one method."""
+
+    name: str
+    summary: str
+    params: type
+    result: Any
+    auth: bool = True
+    mutating: bool = False
+
+
+METHODS: dict[str, MethodSpec] = {}
+
+
+def method(
+    name: str, summary: str, params: type, result: Any, *, auth: bool = True, mutating: bool = False
+) -> MethodSpec:
+    """Declare a method; later issues add theirs the same way."""
+    if name in METHODS:
+        raise ValueError(f"method {name!r} declared twice")
+    spec = MethodSpec(name=name, summary=summary, params=params, result=result, auth=auth, mutating=mutating)
+    METHODS[name] = spec
+    return spec
+
+
+method("echo", "Return the message unchanged (a liveness check).", EchoParams, str, auth=False)
+method("state", "The API specification as an OpenRPC document.", NoParams, dict[str, Any], auth=False)
+method("git-info", "The git commit this server was built from.", NoParams, str | None, auth=False)
+method("db.dump", "The public state tree (or the part at `pointer`) with its revision id.", DbDumpParams, DumpResult)
+method("db.put", "Set the value at `pointer` under /public.", DbPutParams, None, mutating=True)
+method("db.apply", "Apply an RFC 6902 patch under /public atomically.", DbApplyParams, None, mutating=True)
+method(
+    "db.subscribe",
+    "Dump `pointer` and open a live patch stream: connect to /ws/rpc/{guid} within 30 s.",
+    DbSubscribeParams,
+    SubscribeResult,
+)

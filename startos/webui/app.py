@@ -1,0 +1,172 @@
+"""The bottle app: ``POST /rpc/v1``, the live patch socket, and the dashboard's files.
+
+A thin client of the facade: it decodes HTTP, hands each call to ``FacadeActor`` and encodes
+what comes back. It never answers HTTP 500 to an RPC: every failure is a JSON-RPC error.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import bottle
+import msgspec
+import simple_websocket
+
+from startos.actors.facade import CallContext, ClaimSubscription, RpcCall, RpcReply
+from startos.protocol.errors import ErrorKind
+from startos.protocol.jsonrpc import (
+    RpcError,
+    error_response,
+    invalid_request,
+    parse_body,
+    result_response,
+)
+from startos.supervision import ActorNotFound, Directory
+
+logger = logging.getLogger(__name__)
+
+STATIC = Path(__file__).resolve().parent / "static"
+_json = msgspec.json.Encoder()
+
+
+def build_app(directory: Directory, *, max_body: int = 4 * 1024 * 1024, call_timeout: float = 120.0) -> bottle.Bottle:
+    """The WSGI app for one tree, addressing its facade through ``directory``."""
+    app = bottle.Bottle(autojson=False, catchall=True)
+
+    def context() -> CallContext:
+        peer = bottle.request.environ.get("REMOTE_ADDR", "") or ""
+        return CallContext(peer=peer, local=peer in ("127.0.0.1", "::1"))
+
+    def call(method: str, params: Any, ctx: CallContext) -> RpcReply:
+        try:
+            facade = directory.ref("facade")
+            reply: RpcReply = facade.ask(RpcCall(method=method, params=params, context=ctx), timeout=call_timeout)
+            return reply
+        except RpcError:
+            raise
+        except ActorNotFound as exc:
+            raise RpcError(ErrorKind.UNKNOWN, "the server is restarting; try again") from exc
+        except Exception as exc:
+            logger.exception("RPC %s failed in transport", method)
+            raise RpcError(ErrorKind.INTERNAL_ERROR, f"{method} failed unexpectedly; see the server log") from exc
+
+    def respond(payload: Any, revision: int | None) -> bytes:
+        bottle.response.content_type = "application/json"
+        if revision is not None:
+            bottle.response.set_header("X-Patch-Sequence", str(revision))
+        return _json.encode(payload)
+
+    @app.post("/rpc/v1")
+    def rpc() -> bytes:
+        length = bottle.request.content_length
+        if length > max_body:
+            return respond(error_response(None, invalid_request(f"request body of {length} bytes exceeds the {max_body}-byte limit")), None)
+        body = bottle.request.environ["wsgi.input"].read(length) if length > 0 else b""
+        try:
+            is_batch, items = parse_body(body)
+        except RpcError as exc:
+            return respond(error_response(None, exc), None)
+        ctx = context()
+        responses = []
+        revision: int | None = None
+        for item in items:
+            if isinstance(item, tuple):
+                responses.append(error_response(item[0], item[1]))
+                continue
+            request_id = None if item.is_notification else item.id
+            try:
+                reply = call(item.method, item.params, ctx)
+            except RpcError as exc:
+                if not item.is_notification:
+                    responses.append(error_response(request_id, exc))  # type: ignore[arg-type]
+                continue
+            if reply.revision is not None:
+                revision = reply.revision if revision is None else max(revision, reply.revision)
+            if not item.is_notification:
+                responses.append(result_response(request_id, reply.result))  # type: ignore[arg-type]
+        if not responses:
+            bottle.response.status = 204
+            if revision is not None:
+                bottle.response.set_header("X-Patch-Sequence", str(revision))
+            return b""
+        return respond(responses if is_batch else responses[0], revision)
+
+    @app.get("/ws/rpc/<guid>")
+    def patch_socket(guid: str) -> Any:
+        try:
+            sub = directory.ref("facade").ask(ClaimSubscription(guid=guid), timeout=10)
+        except (RpcError, ActorNotFound) as exc:
+            bottle.response.status = 404
+            bottle.response.content_type = "application/json"
+            return _json.encode({"error": str(exc)})
+        try:
+            ws = simple_websocket.Server.accept(bottle.request.environ)
+        except Exception:
+            sub.close()
+            raise
+        try:
+            _stream(ws, sub)
+        finally:
+            sub.close()
+            try:
+                ws.close()
+            except Exception:
+                pass
+        return bottle.HTTPResponse(status=200)  # the connection is already hijacked
+
+    @app.get("/")
+    def index() -> Any:
+        return bottle.static_file("index.html", root=str(STATIC))
+
+    @app.get("/static/<path:path>")
+    def static(path: str) -> Any:
+        return bottle.static_file(path, root=str(STATIC))
+
+    @app.error(404)
+    def not_found(_err: Any) -> bytes:
+        bottle.response.content_type = "application/json"
+        return _json.encode({"error": f"no such path: {bottle.request.path}"})
+
+    @app.error(405)
+    def not_allowed(_err: Any) -> bytes:
+        bottle.response.content_type = "application/json"
+        return _json.encode({"error": f"{bottle.request.method} is not allowed on {bottle.request.path}"})
+
+    @app.error(500)
+    def internal(err: Any) -> bytes:
+        logger.error("HTTP 500 on %s: %s", bottle.request.path, getattr(err, "exception", err))
+        bottle.response.content_type = "application/json"
+        return _json.encode({"error": "internal error; see the server log"})
+
+    return app
+
+
+def _stream(ws: simple_websocket.Server, sub: Any) -> None:
+    """Forward revisions to the socket until either side ends."""
+    import gevent
+
+    def watch_client() -> None:
+        # The client sends nothing we need; reading notices when it goes away.
+        try:
+            while ws.connected:
+                ws.receive(timeout=None)
+        except simple_websocket.ConnectionClosed:
+            pass
+        finally:
+            sub.close()
+
+    reader = gevent.spawn(watch_client)
+    try:
+        while True:
+            revision = sub.get()
+            if revision is None:
+                if sub.closed == "overflow":
+                    ws.close(reason=1013, message="subscriber fell behind; subscribe again")
+                break
+            ws.send(_json.encode({"id": revision.id, "patch": revision.patch}).decode())
+    except simple_websocket.ConnectionClosed:
+        pass
+    finally:
+        reader.kill(block=False)
