@@ -148,6 +148,10 @@ class GeventActor(pykka.Actor):
         self._started: AsyncResult = AsyncResult()
         self._exited: AsyncResult = AsyncResult()
         self._finished = False
+        # The ref outlives the actor object (it holds only a weakref to it): keep the start and
+        # exit results reachable from the ref so a reason is never lost to garbage collection.
+        self._actor_ref._startos_started = self._started  # type: ignore[attr-defined]
+        self._actor_ref._startos_exited = self._exited  # type: ignore[attr-defined]
 
     # -- pykka runtime hooks -------------------------------------------------------------------
 
@@ -309,6 +313,13 @@ def _actor_of(ref: ActorRef[Any]) -> GeventActor | None:
     return actor
 
 
+def _result(ref: ActorRef[Any], name: str) -> AsyncResult:
+    result = getattr(ref, name, None)
+    if result is None:
+        raise TypeError(f"{ref} is not a GeventActor")
+    return result
+
+
 def monitor(ref: ActorRef[Any], callback: Monitor) -> int:
     """Call ``callback(ref, reason)`` once when the actor exits; at once (soon) if already dead.
 
@@ -316,7 +327,8 @@ def monitor(ref: ActorRef[Any], callback: Monitor) -> int:
     """
     actor = _actor_of(ref)
     if actor is None or actor._finished:
-        reason = NOPROC if actor is None else actor._exited.get()
+        exited = _result(ref, "_startos_exited")
+        reason = exited.get() if exited.ready() else NOPROC
         gevent.get_hub().loop.run_callback(callback, ref, reason)
         return 0
     actor._monitor_seq += 1
@@ -336,22 +348,19 @@ def kill(ref: ActorRef[Any], *, block: bool = True, timeout: float | None = None
     actor = _actor_of(ref)
     if actor is not None and actor._greenlet is not None and not actor._finished:
         actor._greenlet.kill(block=block, timeout=timeout)
+        if block and actor._greenlet.dead:
+            # A greenlet killed before it first ran reports through its link only later.
+            actor._finish(KILLED)
 
 
 def wait_started(ref: ActorRef[Any], timeout: float | None = None) -> None:
     """Block until ``on_start`` has finished; raise ``ActorCrashed`` if it failed."""
-    actor = _actor_of(ref)
-    if actor is None:
-        raise ActorCrashed(f"{ref} no longer exists")
-    actor._started.get(timeout=timeout)
+    _result(ref, "_startos_started").get(timeout=timeout)
 
 
 def wait_exited(ref: ActorRef[Any], timeout: float | None = None) -> ExitReason | None:
     """Block until the actor has exited; return its reason, or ``None`` on timeout."""
-    actor = _actor_of(ref)
-    if actor is None:
-        return NOPROC
-    result = actor._exited
+    result = _result(ref, "_startos_exited")
     if result.wait(timeout=timeout) is None and not result.ready():
         return None
     reason: ExitReason = result.get()
@@ -360,10 +369,8 @@ def wait_exited(ref: ActorRef[Any], timeout: float | None = None) -> ExitReason 
 
 def exit_reason(ref: ActorRef[Any]) -> ExitReason | None:
     """The actor's exit reason, or ``None`` while it lives."""
-    actor = _actor_of(ref)
-    if actor is None:
-        return NOPROC
-    return actor._exited.get() if actor._exited.ready() else None  # type: ignore[no-any-return]
+    result = _result(ref, "_startos_exited")
+    return result.get() if result.ready() else None  # type: ignore[no-any-return]
 
 
 def handles(*message_types: type) -> Callable[[Callable[..., T]], Callable[..., T]]:

@@ -38,7 +38,9 @@ class Directory:
             del self._refs[name]
 
     def get(self, name: str) -> ActorRef[Any] | None:
-        return self._refs.get(name)
+        """The live actor called ``name``, or ``None`` (also while it is being restarted)."""
+        ref = self._refs.get(name)
+        return ref if ref is not None and ref.is_alive() else None
 
     def names(self) -> list[str]:
         return sorted(self._refs)

@@ -33,7 +33,8 @@ _json = msgspec.json.Encoder()
 
 def build_app(directory: Directory, *, max_body: int = 4 * 1024 * 1024, call_timeout: float = 120.0) -> bottle.Bottle:
     """The WSGI app for one tree, addressing its facade through ``directory``."""
-    app = bottle.Bottle(autojson=False, catchall=True)
+    app = bottle.Bottle(catchall=True)
+    app.config["json.enable"] = False
 
     def context() -> CallContext:
         peer = bottle.request.environ.get("REMOTE_ADDR", "") or ""

@@ -1,0 +1,172 @@
+"""``start-cli``: the command line for a startos-py server.
+
+Commands mirror the API's method tree (``db dump`` calls ``db.dump``). A failure prints one
+line, ``error: ...``, and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import click
+
+from startos import __version__
+from startos.cli.client import RpcClient
+from startos.cli.output import emit, table
+from startos.errors import StartOSError
+
+DEFAULT_HOST = "http://127.0.0.1:5959"
+
+
+class Context:
+    """What every command gets: the server URL, the output format, and a lazy client."""
+
+    def __init__(self, host: str, fmt: str) -> None:
+        self.host = host
+        self.format = fmt
+        self._client: RpcClient | None = None
+
+    @property
+    def client(self) -> RpcClient:
+        if self._client is None:
+            self._client = RpcClient(self.host)
+        return self._client
+
+    def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        return self.client.call(method, params)
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+class Cli(click.Group):
+    """Turns every ``StartOSError`` into one ``error: ...`` line and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except StartOSError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(1)
+
+
+def parse_json_arg(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise click.BadParameter(f"{what} must be JSON ({exc.msg} at position {exc.pos})") from exc
+
+
+@click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-H", "--host", default=lambda: os.environ.get("START_CLI_HOST", DEFAULT_HOST),
+              show_default=DEFAULT_HOST, help="URL of the server (env START_CLI_HOST).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="Output format.")
+@click.version_option(__version__, prog_name="start-cli")
+@click.pass_context
+def cli(ctx: click.Context, host: str, fmt: str) -> None:
+    """Manage a startos-py server from the command line."""
+    ctx.obj = Context(host, fmt)
+    ctx.call_on_close(lambda: ctx.obj.client.close() if ctx.obj._client else None)
+
+
+@cli.command()
+@click.argument("message")
+@pass_ctx
+def echo(ctx: Context, message: str) -> None:
+    """Ask the server to echo MESSAGE back (checks that it answers)."""
+    emit(ctx.call("echo", {"message": message}), ctx.format)
+
+
+@cli.command()
+@pass_ctx
+def state(ctx: Context) -> None:
+    """Show the API specification (OpenRPC): every method with its params."""
+    spec = ctx.call("state")
+    if ctx.format == "json":
+        emit(spec, "json")
+        return
+    rows = [
+        [m["name"], ", ".join(p["name"] + ("" if p["required"] else "?") for p in m["params"]),
+         "yes" if m.get("x-authenticated") else "no", m["summary"]]
+        for m in spec["methods"]
+    ]
+    table(rows, ["method", "params", "session", "summary"])
+
+
+@cli.command("git-info")
+@pass_ctx
+def git_info(ctx: Context) -> None:
+    """Show the git commit the server was built from."""
+    emit(ctx.call("git-info"), ctx.format)
+
+
+@cli.group()
+def db() -> None:
+    """Read and change the server's state tree."""
+
+
+@db.command("dump")
+@click.option("-p", "--pointer", default="/public", show_default=True, help="JSON pointer of the part to show.")
+@pass_ctx
+def db_dump(ctx: Context, pointer: str) -> None:
+    """Print the state tree (or the part at POINTER) with its revision id."""
+    result = ctx.call("db.dump", {"pointer": pointer})
+    if ctx.format == "json":
+        emit(result, "json")
+    else:
+        click.echo(f"revision {result['id']}")
+        click.echo(json.dumps(result["value"], indent=2))
+
+
+@db.command("put")
+@click.argument("pointer")
+@click.argument("value")
+@pass_ctx
+def db_put(ctx: Context, pointer: str, value: str) -> None:
+    """Set the value at POINTER (under /public) to VALUE, given as JSON."""
+    ctx.call("db.put", {"pointer": pointer, "value": parse_json_arg(value, "VALUE")})
+    _report_revision(ctx)
+
+
+@db.command("apply")
+@click.argument("patch")
+@pass_ctx
+def db_apply(ctx: Context, patch: str) -> None:
+    """Apply PATCH, an RFC 6902 JSON patch (a JSON array), atomically."""
+    ops = parse_json_arg(patch, "PATCH")
+    if not isinstance(ops, list):
+        raise click.BadParameter("PATCH must be a JSON array of operations")
+    ctx.call("db.apply", {"patch": ops})
+    _report_revision(ctx)
+
+
+def _report_revision(ctx: Context) -> None:
+    revision = ctx.client.last_revision
+    if ctx.format == "json":
+        emit({"revision": revision}, "json")
+    elif revision is not None:
+        click.echo(f"revision {revision}")
+
+
+def _register_extensions() -> None:
+    """Command groups that live in their own modules."""
+    try:
+        from startos.cli.s9pk_commands import register
+    except ImportError:
+        return
+    register(cli)
+
+
+_register_extensions()
+
+
+def main() -> None:
+    cli(prog_name="start-cli")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
