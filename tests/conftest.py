@@ -101,7 +101,7 @@ class TreeHarness:
             if self.tree.root.is_alive():
                 try:
                     watch.close()
-                except Exception:
+                except Exception:  # noqa: BLE001 (teardown must go on)
                     pass
         assert self.tree.stop(timeout=10), "tree did not stop gracefully"
 

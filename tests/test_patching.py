@@ -17,13 +17,16 @@ DOC = {"public": {"a": {"b": [1, 2, 3], "c": "x"}, "d": {}}, "private": {"key": 
 
 def test_apply_never_touches_the_original() -> None:
     before = copy.deepcopy(DOC)
-    new = apply_patch(DOC, [
-        {"op": "add", "path": "/public/a/b/-", "value": 4},
-        {"op": "replace", "path": "/public/a/c", "value": "y"},
-        {"op": "move", "from": "/public/a/c", "path": "/public/d/c"},
-        {"op": "copy", "from": "/public/a/b", "path": "/public/e"},
-    ])
-    assert DOC == before
+    new = apply_patch(
+        DOC,
+        [
+            {"op": "add", "path": "/public/a/b/-", "value": 4},
+            {"op": "replace", "path": "/public/a/c", "value": "y"},
+            {"op": "move", "from": "/public/a/c", "path": "/public/d/c"},
+            {"op": "copy", "from": "/public/a/b", "path": "/public/e"},
+        ],
+    )
+    assert before == DOC
     assert new["public"]["a"] == {"b": [1, 2, 3, 4]}
     assert new["public"]["d"] == {"c": "y"} and new["public"]["e"] == [1, 2, 3, 4]
     assert new["private"] is DOC["private"]  # untouched branches are shared, not copied
@@ -44,7 +47,7 @@ def test_a_failing_patch_is_atomic(ops: list[dict[str, Any]], match: str) -> Non
     good_first = [{"op": "replace", "path": "/public/a/c", "value": "changed"}, *ops]
     with pytest.raises(PatchError, match=match):
         apply_patch(DOC, good_first)
-    assert DOC == before
+    assert before == DOC
 
 
 json_values = st.recursive(
@@ -79,5 +82,7 @@ def test_views_rebase_drop_and_replace() -> None:
     assert view_patch(ops, "/public/d", doc_after) == []
     whole = view_patch([{"op": "replace", "path": "/public", "value": {"a": 1}}], "/public/a", {"public": {"a": 1}})
     assert whole == [{"op": "replace", "path": "", "value": 1}]
-    moved_out = view_patch([{"op": "move", "from": "/public/a/c", "path": "/elsewhere"}], "/public/a", {"public": {"a": {}}})
+    moved_out = view_patch(
+        [{"op": "move", "from": "/public/a/c", "path": "/elsewhere"}], "/public/a", {"public": {"a": {}}}
+    )
     assert moved_out == [{"op": "replace", "path": "", "value": {}}]

@@ -46,15 +46,28 @@ def test_state_is_an_openrpc_document_listing_every_method(http: Http) -> None:
 
 
 def test_put_dump_apply_with_patch_sequence_header(http: Http) -> None:
-    status, headers, body = http.post(json.dumps(
-        {"jsonrpc": "2.0", "id": 7, "method": "db.put", "params": {"pointer": "/public/ui/theme", "value": "dark"}}
-    ))
+    status, headers, body = http.post(
+        json.dumps(
+            {"jsonrpc": "2.0", "id": 7, "method": "db.put", "params": {"pointer": "/public/ui/theme", "value": "dark"}}
+        )
+    )
     assert status == 200 and body == {"jsonrpc": "2.0", "id": 7, "result": None}
     assert headers["x-patch-sequence"] == "1"
-    _, headers, body = http.post(json.dumps({"jsonrpc": "2.0", "id": 8, "method": "db.apply", "params": {"patch": [
-        {"op": "add", "path": "/public/ui/n", "value": 1},
-        {"op": "move", "from": "/public/ui/n", "path": "/public/ui/m"},
-    ]}}))
+    _, headers, body = http.post(
+        json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": 8,
+                "method": "db.apply",
+                "params": {
+                    "patch": [
+                        {"op": "add", "path": "/public/ui/n", "value": 1},
+                        {"op": "move", "from": "/public/ui/n", "path": "/public/ui/m"},
+                    ]
+                },
+            }
+        )
+    )
     assert "error" not in body and headers["x-patch-sequence"] == "2"
     assert dump(http)["value"]["ui"] == {"theme": "dark", "m": 1}
     _, headers, _ = http.post(json.dumps({"jsonrpc": "2.0", "id": 9, "method": "echo", "params": {"message": "x"}}))
@@ -79,20 +92,43 @@ def error_of(body: Any) -> tuple[int, str]:
         (b'{"jsonrpc": "2.0", "id": 1, "method": "echo", "params": {}}', -32602, "missing required field"),
         (b'{"jsonrpc": "2.0", "id": 1, "method": "echo", "params": {"message": "a", "x": 1}}', -32602, "unknown field"),
         (b'{"jsonrpc": "2.0", "id": 1, "method": "echo", "params": ["positional"]}', -32602, "named params"),
-        (b'{"jsonrpc": "2.0", "id": 1, "method": "db.apply", "params": {"patch": [{"op": "zap", "path": "/public/a"}]}}',
-         -32602, "zap"),
-        (b'{"jsonrpc": "2.0", "id": 1, "method": "db.apply", "params": {"patch": [{"op": "remove", "path": "/public/nothing"}]}}',
-         29, "cannot apply"),
-        (b'{"jsonrpc": "2.0", "id": 1, "method": "db.put", "params": {"pointer": "/public/ui/a/b/c", "value": 1}}',
-         29, "nothing at"),
-        (b'{"jsonrpc": "2.0", "id": 1, "method": "db.put", "params": {"pointer": "no-slash", "value": 1}}',
-         34, "not allowed"),
+        (
+            b'{"jsonrpc": "2.0", "id": 1, "method": "db.apply", "params": {"patch": [{"op": "zap", "path": "/public/a"}]}}',  # noqa: E501
+            -32602,
+            "zap",
+        ),
+        (
+            b'{"jsonrpc": "2.0", "id": 1, "method": "db.apply", "params": {"patch": [{"op": "remove", "path": "/public/nothing"}]}}',  # noqa: E501
+            29,
+            "cannot apply",
+        ),
+        (
+            b'{"jsonrpc": "2.0", "id": 1, "method": "db.put", "params": {"pointer": "/public/ui/a/b/c", "value": 1}}',
+            29,
+            "nothing at",
+        ),
+        (
+            b'{"jsonrpc": "2.0", "id": 1, "method": "db.put", "params": {"pointer": "no-slash", "value": 1}}',
+            34,
+            "not allowed",
+        ),
         (b'{"jsonrpc": "2.0", "id": 1, "method": "db.dump", "params": {"pointer": "/private"}}', 34, "not allowed"),
         (b'{"jsonrpc": "2.0", "id": 1, "method": "db.dump", "params": {"pointer": ""}}', 34, "not allowed"),
-        (b'{"jsonrpc": "2.0", "id": 1, "method": "db.put", "params": {"pointer": "/public", "value": {}}}', 34, "below /public"),
-        (b'{"jsonrpc": "2.0", "id": 1, "method": "db.apply", "params": {"patch": [{"op": "copy", "from": "/private", "path": "/public/ui/leak"}]}}',
-         34, "not allowed"),
-        (b'{"jsonrpc": "2.0", "id": 1, "method": "db.subscribe", "params": {"pointer": "/private/x"}}', 34, "not allowed"),
+        (
+            b'{"jsonrpc": "2.0", "id": 1, "method": "db.put", "params": {"pointer": "/public", "value": {}}}',
+            34,
+            "below /public",
+        ),
+        (
+            b'{"jsonrpc": "2.0", "id": 1, "method": "db.apply", "params": {"patch": [{"op": "copy", "from": "/private", "path": "/public/ui/leak"}]}}',  # noqa: E501
+            34,
+            "not allowed",
+        ),
+        (
+            b'{"jsonrpc": "2.0", "id": 1, "method": "db.subscribe", "params": {"pointer": "/private/x"}}',
+            34,
+            "not allowed",
+        ),
     ],
 )
 def test_bad_input_gets_the_right_error_and_changes_nothing(http: Http, raw: bytes, code: int, fragment: str) -> None:
@@ -118,7 +154,12 @@ def test_a_batch_of_mixed_calls_answers_each(http: Http) -> None:
         {"jsonrpc": "2.0", "id": 3, "method": "missing"},
         {"jsonrpc": "2.0", "method": "db.put", "params": {"pointer": "/public/ui/y", "value": 2}},
         17,
-        {"jsonrpc": "2.0", "id": 4, "method": "db.apply", "params": {"patch": [{"op": "test", "path": "/public/ui/x", "value": 0}]}},
+        {
+            "jsonrpc": "2.0",
+            "id": 4,
+            "method": "db.apply",
+            "params": {"patch": [{"op": "test", "path": "/public/ui/x", "value": 0}]},
+        },
     ]
     status, headers, body = http.post(json.dumps(batch))
     assert status == 200 and isinstance(body, list) and len(body) == 5  # the notification gets no answer

@@ -34,10 +34,15 @@ def start_store(path: Path, **options: Any) -> Any:
 def test_put_apply_dump_with_increasing_revisions(tree: TreeHarness) -> None:
     assert tree.ask("store", DbRevision()) == 0
     assert tree.ask("store", DbPut(pointer="/public/ui/theme", value="dark")) == 1
-    rev = tree.ask("store", DbApply(patch=[
-        {"op": "add", "path": "/public/ui/list", "value": []},
-        {"op": "add", "path": "/public/ui/list/-", "value": 1},
-    ]))
+    rev = tree.ask(
+        "store",
+        DbApply(
+            patch=[
+                {"op": "add", "path": "/public/ui/list", "value": []},
+                {"op": "add", "path": "/public/ui/list/-", "value": 1},
+            ]
+        ),
+    )
     assert rev == 2
     dump = tree.ask("store", DbDump(pointer="/public/ui"))
     assert dump.id == 2 and dump.value == {"theme": "dark", "list": [1]}
@@ -48,10 +53,15 @@ def test_put_apply_dump_with_increasing_revisions(tree: TreeHarness) -> None:
 def test_a_failing_patch_changes_nothing(tree: TreeHarness) -> None:
     tree.ask("store", DbPut(pointer="/public/ui/a", value=1))
     with pytest.raises(PatchError, match="failed its test"):
-        tree.ask("store", DbApply(patch=[
-            {"op": "replace", "path": "/public/ui/a", "value": 2},
-            {"op": "test", "path": "/public/ui/a", "value": 3},
-        ]))
+        tree.ask(
+            "store",
+            DbApply(
+                patch=[
+                    {"op": "replace", "path": "/public/ui/a", "value": 2},
+                    {"op": "test", "path": "/public/ui/a", "value": 3},
+                ]
+            ),
+        )
     dump = tree.ask("store", DbDump(pointer="/public/ui"))
     assert dump == type(dump)(id=1, value={"a": 1})
 

@@ -54,7 +54,9 @@ class Quit(msgspec.Struct, frozen=True):
 class Worker(Actor):
     """Records its start and stop in a shared journal."""
 
-    def __init__(self, name: str, journal: list[str], *, stop_hangs: Event | None = None, fail_start: bool = False) -> None:
+    def __init__(
+        self, name: str, journal: list[str], *, stop_hangs: Event | None = None, fail_start: bool = False
+    ) -> None:
         super().__init__()
         self.name = name
         self.journal = journal
@@ -171,7 +173,9 @@ def test_restart_types(restart: str, crash_restarts: bool, normal_restarts: bool
     for message, expected in ((Crash(), crash_restarts), (Quit(), normal_restarts)):
         ref = d.get("w")
         if ref is None:
-            sup.ask(RestartChild(id="w")) if restart != "temporary" else sup.ask(StartChild(spec=spec("w", journal, restart=restart)))
+            sup.ask(RestartChild(id="w")) if restart != "temporary" else sup.ask(
+                StartChild(spec=spec("w", journal, restart=restart))
+            )
             ref = d.get("w")
         assert ref is not None
         old = ref.actor_urn
@@ -196,9 +200,7 @@ def test_too_many_restarts_escalate_to_the_parent() -> None:
         id="inner",
         type="supervisor",
         shutdown=None,
-        start=lambda: Supervisor.start(
-            "inner", [spec("w", journal)], intensity=2, period=60, directory=directory
-        ),
+        start=lambda: Supervisor.start("inner", [spec("w", journal)], intensity=2, period=60, directory=directory),
     )
     outer = Supervisor.start("outer", [inner_spec, spec("sibling", journal)], directory=directory)
     wait_started(outer, timeout=5)
@@ -302,9 +304,7 @@ def test_backoff_children_back_off_then_crash_loop_then_retry_after_cooldown() -
         ref = wait_until(lambda: directory.get("daemon"), what="daemon up")
         ref.tell(Crash())
         wait_exited(ref, timeout=5)
-    wait_until(
-        lambda: any(c.state == "crash-looping" for c in sup.ask(WhichChildren())), what="crash-looping"
-    )
+    wait_until(lambda: any(c.state == "crash-looping" for c in sup.ask(WhichChildren())), what="crash-looping")
     info = sup.ask(WhichChildren())[0]
     assert info.failures == 4 and "daemon crashed" in (info.last_exit or "")
     assert sup.is_alive()  # a process child never escalates: it is shown, not given up

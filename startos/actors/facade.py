@@ -29,6 +29,7 @@ from startos.protocol.rpc import (
     DbApplyParams,
     DbDumpParams,
     DbPutParams,
+    DbPutUiParams,
     DbSubscribeParams,
     DumpResult,
     EchoParams,
@@ -235,6 +236,13 @@ def _db_dump(facade: FacadeActor, params: DbDumpParams, _ctx: CallContext) -> Du
 def _db_put(facade: FacadeActor, params: DbPutParams, _ctx: CallContext) -> int:
     pointer = _public_pointer(params.pointer, writable=True)
     return int(facade.ask("store", DbPut(pointer=pointer, value=params.value)))
+
+
+@rpc("db.put.ui")
+def _db_put_ui(facade: FacadeActor, params: DbPutUiParams, _ctx: CallContext) -> int:
+    if params.pointer and not params.pointer.startswith("/"):
+        raise RpcError(ErrorKind.INVALID_PARAMS, f"pointer {params.pointer!r} must be empty or start with '/'")
+    return int(facade.ask("store", DbPut(pointer=f"{PUBLIC}/ui{params.pointer}", value=params.value)))
 
 
 @rpc("db.apply")

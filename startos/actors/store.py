@@ -200,7 +200,9 @@ class StoreActor(Actor):
             self._writer = None
         for pending in self._pending:
             for reply in pending.replies:
-                reply.set_exception((StoreError, StoreError(f"store stopped before revision {pending.revision.id} was durable"), None))
+                reply.set_exception(
+                    (StoreError, StoreError(f"store stopped before revision {pending.revision.id} was durable"), None)
+                )
         self._pending = []
         for sub in list(self._subs.values()):
             sub._end(why)
@@ -333,7 +335,7 @@ class StoreActor(Actor):
                 snapshot = batch[-1]
             try:
                 self._db(self._commit, [p.revision for p in batch], snapshot)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 (any commit failure rolls back the same way)
                 self._since_snapshot -= len(batch)
                 self._rollback(batch, exc)
                 continue
@@ -394,16 +396,14 @@ class StoreActor(Actor):
         if version == 0:
             with conn:
                 conn.execute("BEGIN IMMEDIATE")
-                db["snapshots"].create({"id": int, "doc": str, "ts": float}, pk="id")
-                db["revisions"].create({"id": int, "patch": str, "ts": float}, pk="id")
-                db["snapshots"].insert(
+                db.table("snapshots").create({"id": int, "doc": str, "ts": float}, pk="id")
+                db.table("revisions").create({"id": int, "patch": str, "ts": float}, pk="id")
+                db.table("snapshots").insert(
                     {"id": 0, "doc": msgspec.json.encode(initial_document()).decode(), "ts": time.time()}
                 )
                 conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         elif version > SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.path} was written by a newer startos-py (schema {version}); upgrade to open it"
-            )
+            raise StoreError(f"{self.path} was written by a newer startos-py (schema {version}); upgrade to open it")
         return self._load(conn)
 
     def _load(self, conn: sqlite3.Connection) -> tuple[Any, int, list[Revision], int]:
@@ -413,9 +413,7 @@ class StoreActor(Actor):
         snap_id, doc = row[0], msgspec.json.decode(row[1])
         revision = snap_id
         replayed = 0
-        for rev_id, patch_text in conn.execute(
-            "SELECT id, patch FROM revisions WHERE id > ? ORDER BY id", (snap_id,)
-        ):
+        for rev_id, patch_text in conn.execute("SELECT id, patch FROM revisions WHERE id > ? ORDER BY id", (snap_id,)):
             if rev_id != revision + 1:
                 raise StoreError(f"{self.path}: revision {revision + 1} is missing from the log")
             try:

@@ -58,7 +58,7 @@ class Tree:
             return True
         try:
             self.root.stop(block=False)
-        except Exception:  # already dead between the check and the stop
+        except Exception:  # noqa: BLE001 (already dead between the check and the stop)
             return True
         if wait_exited(self.root, timeout=timeout) is None:
             logger.error("the tree did not stop within %s s; killing what is left", timeout)
@@ -94,4 +94,5 @@ def start_tree(config: TreeConfig) -> Tree:
         "root", child_specs(config, directory), strategy="rest_for_one", intensity=5, period=10.0, directory=directory
     )
     wait_started(root, timeout=60)
+    directory.register("root", root)
     return Tree(config=config, root=root, directory=directory)

@@ -83,7 +83,9 @@ class RpcClient:
         try:
             answer = json.loads(payload)
         except ValueError as exc:
-            raise StartOSError(f"{endpoint} answered HTTP {response.status} with something that is not JSON-RPC") from exc
+            raise StartOSError(
+                f"{endpoint} answered HTTP {response.status} with something that is not JSON-RPC"
+            ) from exc
         if not isinstance(answer, dict):
             raise StartOSError(f"{endpoint} answered with an unexpected JSON-RPC payload")
         error = answer.get("error")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from typing import Any
 
 import click
@@ -56,15 +55,21 @@ class Cli(click.Group):
 def parse_json_arg(text: str, what: str) -> Any:
     try:
         return json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise click.BadParameter(f"{what} must be JSON ({exc.msg} at position {exc.pos})") from exc
 
 
 @click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-H", "--host", default=lambda: os.environ.get("START_CLI_HOST", DEFAULT_HOST),
-              show_default=DEFAULT_HOST, help="URL of the server (env START_CLI_HOST).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
-              help="Output format.")
+@click.option(
+    "-H",
+    "--host",
+    default=lambda: os.environ.get("START_CLI_HOST", DEFAULT_HOST),
+    show_default=DEFAULT_HOST,
+    help="URL of the server (env START_CLI_HOST).",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True, help="Output format."
+)
 @click.version_option(__version__, prog_name="start-cli")
 @click.pass_context
 def cli(ctx: click.Context, host: str, fmt: str) -> None:
@@ -90,8 +95,12 @@ def state(ctx: Context) -> None:
         emit(spec, "json")
         return
     rows = [
-        [m["name"], ", ".join(p["name"] + ("" if p["required"] else "?") for p in m["params"]),
-         "yes" if m.get("x-authenticated") else "no", m["summary"]]
+        [
+            m["name"],
+            ", ".join(p["name"] + ("" if p["required"] else "?") for p in m["params"]),
+            "yes" if m.get("x-authenticated") else "no",
+            m["summary"],
+        ]
         for m in spec["methods"]
     ]
     table(rows, ["method", "params", "session", "summary"])
@@ -132,6 +141,16 @@ def db_put(ctx: Context, pointer: str, value: str) -> None:
     _report_revision(ctx)
 
 
+@db.command("put-ui")
+@click.argument("pointer")
+@click.argument("value")
+@pass_ctx
+def db_put_ui(ctx: Context, pointer: str, value: str) -> None:
+    """Set the value at POINTER inside the UI settings (/public/ui) to VALUE, given as JSON."""
+    ctx.call("db.put.ui", {"pointer": pointer, "value": parse_json_arg(value, "VALUE")})
+    _report_revision(ctx)
+
+
 @db.command("apply")
 @click.argument("patch")
 @pass_ctx
@@ -169,4 +188,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

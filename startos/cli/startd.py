@@ -54,10 +54,19 @@ def _lock(data_dir: Path) -> Any:
     default=None,
     help="Where the server keeps its state (default: /var/lib/startos-py as root, else ~/.local/share/startos-py).",
 )
-@click.option("--bind", default="127.0.0.1:5959", show_default=True, help="HTTP address as HOST:PORT (port 0 picks one).")
-@click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
-@click.option("--log-format", default="auto", show_default=True, type=click.Choice(["auto", "json", "text"]),
-              help="json: one object per line; auto: text on a terminal, json otherwise.")
+@click.option(
+    "--bind", default="127.0.0.1:5959", show_default=True, help="HTTP address as HOST:PORT (port 0 picks one)."
+)
+@click.option(
+    "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
+)
+@click.option(
+    "--log-format",
+    default="auto",
+    show_default=True,
+    type=click.Choice(["auto", "json", "text"]),
+    help="json: one object per line; auto: text on a terminal, json otherwise.",
+)
 @click.version_option(__version__, prog_name="startd")
 def main(data_dir: Path | None, bind: str, log_level: str, log_format: str) -> None:
     """Run the startos-py server: the state tree, the JSON-RPC API and the dashboard."""
@@ -66,7 +75,7 @@ def main(data_dir: Path | None, bind: str, log_level: str, log_format: str) -> N
     data_dir = (data_dir or default_data_dir()).resolve()
     lock = _lock(data_dir)
     stop = Event()
-    why = {"signal": None}
+    why: dict[str, str | None] = {"signal": None}
 
     def on_signal(signum: int) -> None:
         why["signal"] = signal.Signals(signum).name
@@ -76,7 +85,7 @@ def main(data_dir: Path | None, bind: str, log_level: str, log_format: str) -> N
     gevent.signal_handler(signal.SIGINT, on_signal, signal.SIGINT)
     try:
         tree = start_tree(TreeConfig(data_dir=data_dir, host=host, port=port))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 (any boot failure: one line, exit 1)
         logger.error("startd could not start: %s", exc)
         sys.exit(1)
     crashed: dict[str, Any] = {}
@@ -89,7 +98,11 @@ def main(data_dir: Path | None, bind: str, log_level: str, log_format: str) -> N
     address = tree.ask("web", _get_address())
     logger.info(
         "startd ready",
-        extra={"url": f"http://{_url_host(address.host)}:{address.port}", "data_dir": str(data_dir), "pid": os.getpid()},
+        extra={
+            "url": f"http://{_url_host(address.host)}:{address.port}",
+            "data_dir": str(data_dir),
+            "pid": os.getpid(),
+        },
     )
     stop.wait()
     if "reason" in crashed:

@@ -79,9 +79,7 @@ def _recv_exactly(sock: socket.socket, size: int, *, at_boundary: bool) -> bytes
     return bytes(chunks)
 
 
-def read_frame(
-    sock: socket.socket, message_type: type[T], *, max_frame: int = DEFAULT_MAX_FRAME
-) -> T:
+def read_frame(sock: socket.socket, message_type: type[T], *, max_frame: int = DEFAULT_MAX_FRAME) -> T:
     """Read one frame and decode it strictly as ``message_type``."""
     (length,) = HEADER.unpack(_recv_exactly(sock, HEADER.size, at_boundary=True))
     if length > max_frame:

@@ -29,7 +29,7 @@ class Request(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defa
     jsonrpc: str
     method: str
     params: dict[str, Any] | list[Any] | None = None
-    id: int | str | None | msgspec.UnsetType = msgspec.UNSET
+    id: int | str | msgspec.UnsetType | None = msgspec.UNSET
 
     @property
     def is_notification(self) -> bool:

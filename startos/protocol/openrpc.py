@@ -33,8 +33,7 @@ def openrpc_document(methods: dict[str, MethodSpec]) -> dict[str, Any]:
                 "summary": spec.summary,
                 "paramStructure": "by-name",
                 "params": [
-                    {"name": name, "required": required, "schema": schemas[index]}
-                    for name, required, index in params
+                    {"name": name, "required": required, "schema": schemas[index]} for name, required, index in params
                 ],
                 "result": {"name": f"{spec.name}.result", "schema": schemas[result_index]},
                 "x-authenticated": spec.auth,

@@ -31,6 +31,11 @@ class DbPutParams(Params, frozen=True):
     value: Any
 
 
+class DbPutUiParams(Params, frozen=True):
+    pointer: str
+    value: Any
+
+
 class DbApplyParams(Params, frozen=True):
     patch: list[PatchOp]
 
@@ -80,6 +85,13 @@ method("state", "The API specification as an OpenRPC document.", NoParams, dict[
 method("git-info", "The git commit this server was built from.", NoParams, str | None, auth=False)
 method("db.dump", "The public state tree (or the part at `pointer`) with its revision id.", DbDumpParams, DumpResult)
 method("db.put", "Set the value at `pointer` under /public.", DbPutParams, None, mutating=True)
+method(
+    "db.put.ui",
+    'Set the value at `pointer` inside the UI\'s own settings (/public/ui); "" replaces them all.',
+    DbPutUiParams,
+    None,
+    mutating=True,
+)
 method("db.apply", "Apply an RFC 6902 patch under /public atomically.", DbApplyParams, None, mutating=True)
 method(
     "db.subscribe",

@@ -18,9 +18,7 @@ class RemoveOp(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_fiel
     path: str
 
 
-class ReplaceOp(
-    msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="op", tag="replace"
-):
+class ReplaceOp(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="op", tag="replace"):
     path: str
     value: Any
 

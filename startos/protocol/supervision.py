@@ -27,7 +27,7 @@ class ChildSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     id: str
     start: Any
     restart: Restart = "permanent"
-    shutdown: float | None | Literal["brutal_kill"] = 5.0
+    shutdown: float | Literal["brutal_kill"] | None = 5.0
     type: ChildType = "worker"
     start_timeout: float = 30.0
     backoff: Any = None

@@ -110,7 +110,7 @@ class GeventFuture(pykka.Future[T]):
         if self._get_hook is not None:
             return super().get(timeout=timeout)
         try:
-            return self._async.get(timeout=timeout)  # type: ignore[no-any-return]
+            return self._async.get(timeout=timeout)
         except gevent.Timeout as exc:
             if self._async.ready():  # the value itself was a Timeout raised by the actor
                 raise
@@ -173,7 +173,7 @@ class GeventActor(pykka.Actor):
         try:
             try:
                 self.on_start()
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001 (contained: becomes the exit reason)
                 reason = ExitReason.from_exception(exc, "on_start")
                 self._started.set_exception(ActorCrashed(f"{self} failed to start: {reason}"))
                 self._log_failure(reason)
@@ -181,7 +181,7 @@ class GeventActor(pykka.Actor):
                 return
             self._started.set(True)
             reason = self._run_inbox()
-        except BaseException as exc:  # a kill delivered outside a handler, or a bug in the loop
+        except BaseException as exc:  # noqa: BLE001 (a kill outside a handler, or a loop bug)
             reason = ExitReason.from_exception(exc)
         finally:
             self._finish(reason)
@@ -196,7 +196,7 @@ class GeventActor(pykka.Actor):
             if type(message) is stop_type:
                 try:
                     self.on_stop()
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 (contained: becomes the exit reason)
                     reason = ExitReason.from_exception(exc, "on_stop")
                     self._log_failure(reason)
                     if reply_to is not None:
@@ -208,7 +208,7 @@ class GeventActor(pykka.Actor):
             self._reply_to = reply_to
             try:
                 response = self._handle_receive(message)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 (contained: becomes the exit reason)
                 if reply_to is not None:
                     # Like pykka: an ask's failure belongs to the asker; the actor lives on.
                     self._reply_to = None
@@ -218,13 +218,11 @@ class GeventActor(pykka.Actor):
                 self._log_failure(reason)
                 self._call_on_failure(exc)
                 return reason
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001 (contained: becomes the exit reason)
                 # GreenletExit, KeyboardInterrupt, gevent.Timeout...: this actor dies, alone.
                 reason = ExitReason.from_exception(exc, f"handling {type(message).__name__}")
                 if reply_to is not None and not _future_done(reply_to):
-                    reply_to.set_exception(
-                        (ActorDeadError, ActorDeadError(f"{self} died: {reason}"), None)
-                    )
+                    reply_to.set_exception((ActorDeadError, ActorDeadError(f"{self} died: {reason}"), None))
                 if reason.kind != "killed":
                     self._log_failure(reason)
                 return reason
@@ -370,7 +368,7 @@ def wait_exited(ref: ActorRef[Any], timeout: float | None = None) -> ExitReason 
 def exit_reason(ref: ActorRef[Any]) -> ExitReason | None:
     """The actor's exit reason, or ``None`` while it lives."""
     result = _result(ref, "_startos_exited")
-    return result.get() if result.ready() else None  # type: ignore[no-any-return]
+    return result.get() if result.ready() else None
 
 
 def handles(*message_types: type) -> Callable[[Callable[..., T]], Callable[..., T]]:

@@ -7,9 +7,9 @@ directory per tree, so several trees can live in one process (as tests do).
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-import time
 from gevent.event import Event
 from pykka import ActorDeadError, ActorRef
 

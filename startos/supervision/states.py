@@ -6,10 +6,10 @@ dashboard and the tests all read the same table.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class ChildState(str, Enum):
+class ChildState(StrEnum):
     STARTING = "starting"
     RUNNING = "running"
     BACKING_OFF = "backing-off"

@@ -376,9 +376,7 @@ class Supervisor(Actor):
                 pass
             timeout = None if shutdown is None else float(shutdown)
             if wait_exited(ref, timeout=timeout) is None:
-                logger.warning(
-                    "%s: child %s did not stop within %s s; killing it", self.name, child.spec.id, shutdown
-                )
+                logger.warning("%s: child %s did not stop within %s s; killing it", self.name, child.spec.id, shutdown)
                 kill(ref, block=True, timeout=5.0)
         self._set_state(child, ChildState.STOPPED, "shutdown")
 
