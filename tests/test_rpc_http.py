@@ -147,6 +147,26 @@ def test_a_body_over_the_limit_is_refused_without_reading_it(http: Http) -> None
     assert status == 200 and error_of(body)[0] == -32600 and "exceeds" in error_of(body)[1]
 
 
+def test_chunked_bodies_are_read_and_limited(http: Http) -> None:
+    def chunked(payload: bytes) -> tuple[int, Any]:
+        http.conn.putrequest("POST", "/rpc/v1")
+        http.conn.putheader("Transfer-Encoding", "chunked")
+        http.conn.putheader("Content-Type", "application/json")
+        http.conn.endheaders()
+        for start in range(0, len(payload), 1000):
+            piece = payload[start : start + 1000]
+            http.conn.send(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+        http.conn.send(b"0\r\n\r\n")
+        response = http.conn.getresponse()
+        return response.status, json.loads(response.read())
+
+    ok = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "echo", "params": {"message": "c" * 5000}}).encode()
+    assert chunked(ok)[1]["result"] == "c" * 5000
+    big = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "echo", "params": {"message": "c" * 100_000}}).encode()
+    status, body = chunked(big)
+    assert status == 200 and "exceeds" in error_of(body)[1]
+
+
 def test_a_batch_of_mixed_calls_answers_each(http: Http) -> None:
     batch = [
         {"jsonrpc": "2.0", "id": 1, "method": "echo", "params": {"message": "a"}},

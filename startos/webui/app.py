@@ -61,15 +61,10 @@ def build_app(directory: Directory, *, max_body: int = 4 * 1024 * 1024, call_tim
 
     @app.post("/rpc/v1")
     def rpc() -> bytes:
-        length = bottle.request.content_length
-        if length > max_body:
-            return respond(
-                error_response(
-                    None, invalid_request(f"request body of {length} bytes exceeds the {max_body}-byte limit")
-                ),
-                None,
-            )
-        body = bottle.request.environ["wsgi.input"].read(length) if length > 0 else b""
+        body = _read_body(bottle.request.environ, bottle.request.content_length, max_body)
+        if body is None:
+            too_big = invalid_request(f"request body exceeds the {max_body}-byte limit")
+            return respond(error_response(None, too_big), None)
         try:
             is_batch, items = parse_body(body)
         except RpcError as exc:
@@ -147,6 +142,17 @@ def build_app(directory: Directory, *, max_body: int = 4 * 1024 * 1024, call_tim
         return _json.encode({"error": "internal error; see the server log"})
 
     return app
+
+
+def _read_body(environ: dict[str, Any], length: int, limit: int) -> bytes | None:
+    """The request body, or ``None`` when it is over ``limit`` (never reading more than limit+1)."""
+    if length > limit:
+        return None
+    stream = environ["wsgi.input"]
+    if length >= 0:
+        return stream.read(length) if length else b""
+    body = stream.read(limit + 1)  # chunked: no length announced
+    return None if len(body) > limit else body
 
 
 def _stream(ws: simple_websocket.Server, sub: Any) -> None:
