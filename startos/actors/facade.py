@@ -10,41 +10,26 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import gevent
 import msgspec
 import pykka
 
-from startos.actors.patching import is_under
-from startos.buildinfo import git_hash
+from startos.actors.registry import HANDLERS
 from startos.errors import StartOSError
 from startos.protocol.base import Message
 from startos.protocol.errors import ErrorKind
 from startos.protocol.jsonrpc import RpcError
 from startos.protocol.openrpc import openrpc_document
-from startos.protocol.rpc import (
-    METHODS,
-    DbApplyParams,
-    DbDumpParams,
-    DbPutParams,
-    DbPutUiParams,
-    DbSubscribeParams,
-    DumpResult,
-    EchoParams,
-    MethodSpec,
-    NoParams,
-    SubscribeResult,
-)
-from startos.protocol.store import DbApply, DbDump, DbPut, DbRevision, DbSubscribe
+from startos.protocol.rpc import METHODS, MethodSpec
+from startos.protocol.store import DbRevision
 from startos.supervision import Actor, ActorNotFound, Directory, handles
 
 __all__ = ["CallContext", "ClaimSubscription", "FacadeActor", "RpcCall", "RpcReply"]
 
 logger = logging.getLogger(__name__)
 
-PUBLIC = "/public"
 SUBSCRIBE_CLAIM_WINDOW = 30.0
 
 
@@ -75,22 +60,6 @@ class ClaimSubscription(Message, frozen=True):
     """Hand the subscription opened by ``db.subscribe`` to the WebSocket that names its guid."""
 
     guid: str
-
-
-Handler = Callable[["FacadeActor", Any, CallContext], Any]
-HANDLERS: dict[str, Handler] = {}
-
-
-def rpc(name: str) -> Callable[[Handler], Handler]:
-    """Register the facade's implementation of the method declared as ``name``."""
-    if name not in METHODS:
-        raise ValueError(f"{name!r} is not declared in protocol.rpc")
-
-    def register(func: Handler) -> Handler:
-        HANDLERS[name] = func
-        return func
-
-    return register
 
 
 class FacadeActor(Actor):
@@ -202,64 +171,9 @@ class FacadeActor(Actor):
             sub.close()
 
 
-def _public_pointer(pointer: str, *, writable: bool) -> str:
-    """Refuse pointers outside ``/public``: ``/private`` never leaves the server."""
-    allowed = is_under(pointer, PUBLIC) and (not writable or pointer != PUBLIC)
-    if not allowed:
-        where = "below /public" if writable else "under /public"
-        raise RpcError(ErrorKind.AUTHORIZATION, f"pointer {pointer!r} is not allowed: use one {where}")
-    return pointer
+def _load_handlers() -> None:
+    # Imported here, not at the top: the handler modules import this one.
+    import startos.actors.handlers  # noqa: F401
 
 
-@rpc("echo")
-def _echo(_facade: FacadeActor, params: EchoParams, _ctx: CallContext) -> str:
-    return params.message
-
-
-@rpc("state")
-def _state(facade: FacadeActor, _params: NoParams, _ctx: CallContext) -> dict[str, Any]:
-    return facade.api_spec()
-
-
-@rpc("git-info")
-def _git_info(_facade: FacadeActor, _params: NoParams, _ctx: CallContext) -> str | None:
-    return git_hash()
-
-
-@rpc("db.dump")
-def _db_dump(facade: FacadeActor, params: DbDumpParams, _ctx: CallContext) -> DumpResult:
-    dump = facade.ask("store", DbDump(pointer=_public_pointer(params.pointer, writable=False)))
-    return DumpResult(id=dump.id, value=dump.value)
-
-
-@rpc("db.put")
-def _db_put(facade: FacadeActor, params: DbPutParams, _ctx: CallContext) -> int:
-    pointer = _public_pointer(params.pointer, writable=True)
-    return int(facade.ask("store", DbPut(pointer=pointer, value=params.value)))
-
-
-@rpc("db.put.ui")
-def _db_put_ui(facade: FacadeActor, params: DbPutUiParams, _ctx: CallContext) -> int:
-    if params.pointer and not params.pointer.startswith("/"):
-        raise RpcError(ErrorKind.INVALID_PARAMS, f"pointer {params.pointer!r} must be empty or start with '/'")
-    return int(facade.ask("store", DbPut(pointer=f"{PUBLIC}/ui{params.pointer}", value=params.value)))
-
-
-@rpc("db.apply")
-def _db_apply(facade: FacadeActor, params: DbApplyParams, _ctx: CallContext) -> int:
-    for op in params.patch:
-        _public_pointer(op.path, writable=True)
-        source = getattr(op, "from_", None)
-        if source is not None:
-            _public_pointer(source, writable=True)
-    patch = msgspec.to_builtins(params.patch)
-    return int(facade.ask("store", DbApply(patch=patch)))
-
-
-@rpc("db.subscribe")
-def _db_subscribe(facade: FacadeActor, params: DbSubscribeParams, _ctx: CallContext) -> SubscribeResult:
-    pointer = _public_pointer(params.pointer, writable=False)
-    sub = facade.ask("store", DbSubscribe(pointer=pointer, since=params.since))
-    guid = facade.hold_subscription(sub)
-    dump = None if sub.dump is None else DumpResult(id=sub.dump.id, value=sub.dump.value)
-    return SubscribeResult(dump=dump, guid=guid)
+_load_handlers()
