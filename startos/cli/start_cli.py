@@ -171,13 +171,21 @@ def _report_revision(ctx: Context) -> None:
         click.echo(f"revision {revision}")
 
 
+# Command groups that live in their own modules; each exposes ``register(cli)``.
+EXTENSIONS = ("startos.cli.s9pk_commands",)
+
+
 def _register_extensions() -> None:
-    """Command groups that live in their own modules."""
-    try:
-        from startos.cli.s9pk_commands import register
-    except ImportError:
-        return
-    register(cli)
+    import importlib
+
+    for name in EXTENSIONS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue  # an extension still being written in this checkout
+        module.register(cli)
 
 
 _register_extensions()
