@@ -100,18 +100,14 @@ class Version:
     _prerelease: tuple[PrereleaseSegment, ...]
     _key: VersionKey
 
-    def __init__(
-        self, numbers: Iterable[int], prerelease: Iterable[PrereleaseSegment] = ()
-    ) -> None:
+    def __init__(self, numbers: Iterable[int], prerelease: Iterable[PrereleaseSegment] = ()) -> None:
         numbers = tuple(numbers)
         prerelease = tuple(prerelease)
         if not numbers:
             raise VersionParseError("a version needs at least one number")
         for number in numbers:
             if type(number) is not int or not 0 <= number <= MAX_NUMBER:
-                raise VersionParseError(
-                    f"version number {number!r} is not an integer in 0..{MAX_NUMBER}"
-                )
+                raise VersionParseError(f"version number {number!r} is not an integer in 0..{MAX_NUMBER}")
         for segment in prerelease:
             if type(segment) is int:
                 if not 0 <= segment <= MAX_NUMBER:
@@ -120,9 +116,7 @@ class Version:
                 raise VersionParseError(f"prerelease segment {segment!r} must match [0-9A-Za-z-]+")
             elif _DIGITS.fullmatch(segment):
                 # An all-digit string would print like a number but sort like a string.
-                raise VersionParseError(
-                    f"prerelease segment {segment!r} is numeric: pass it as an int"
-                )
+                raise VersionParseError(f"prerelease segment {segment!r} is numeric: pass it as an int")
         self._init(numbers, prerelease)
 
     def _init(self, numbers: tuple[int, ...], prerelease: tuple[PrereleaseSegment, ...]) -> None:
@@ -135,9 +129,7 @@ class Version:
         object.__setattr__(self, "_key", (numbers[:trimmed], 0 if prerelease else 1, pre_key))
 
     @classmethod
-    def _trusted(
-        cls, numbers: tuple[int, ...], prerelease: tuple[PrereleaseSegment, ...]
-    ) -> Version:
+    def _trusted(cls, numbers: tuple[int, ...], prerelease: tuple[PrereleaseSegment, ...]) -> Version:
         # Parsing already validated every part; skip the constructor's checks.
         version = cls.__new__(cls)
         version._init(numbers, prerelease)
@@ -256,9 +248,7 @@ class ExtendedVersion:
     _downstream: Version
     _key: ExtendedKey
 
-    def __init__(
-        self, upstream: Version, downstream: Version = ZERO, *, flavor: str | None = None
-    ) -> None:
+    def __init__(self, upstream: Version, downstream: Version = ZERO, *, flavor: str | None = None) -> None:
         if not isinstance(upstream, Version) or not isinstance(downstream, Version):
             raise TypeError("upstream and downstream must be Version instances")
         if flavor is not None:
@@ -279,9 +269,7 @@ class ExtendedVersion:
         leave it out. Raises :class:`VersionParseError` naming the part and the rule broken.
         """
         if not isinstance(text, str):
-            raise VersionParseError(
-                f"an extended version must be a string, got {type(text).__name__}"
-            )
+            raise VersionParseError(f"an extended version must be a string, got {type(text).__name__}")
         try:
             flavor: str | None = None
             rest = text

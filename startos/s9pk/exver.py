@@ -5,7 +5,9 @@ Ranges are written as in StartOS: ``>=1.0:0 <2.0:0``, ``^1.2.3``, ``=1.2.3:1 || 
 ``^``, no downstream means ``:0``), ``!atom``, ``*`` (any), a bare ``!`` (none) and ``#flavor``
 (every version of that flavor; a bare ``#`` means unflavored). ``||`` is OR, ``&&`` or mere
 whitespace is AND, and there is **no precedence**: ``a || b c`` is ``(a || b) && c``, folded
-strictly left to right.
+strictly left to right. As in StartOS's grammar, ``!`` followed by an atom (whitespace
+allowed) negates it: ``! =1`` is ``!=1``; the bare ``!`` is the empty range only when no atom
+follows, as in ``! || =1`` or ``(!)``.
 
 ``^`` and ``~`` follow the StartOS ``exver`` crate: the "major" is the first non-zero number
 (after dropping trailing zeros) and ``^v`` is ``>=v <(major+1)``, ``~v`` bumps the number after
@@ -15,14 +17,15 @@ So ``^1.2.3`` is ``>=1.2.3:0 <2:0``, ``^0.2.3`` is ``>=0.2.3:0 <0.3:0``, ``~1.2.
 
 An anchor never matches a version of another flavor, except ``!=`` which always does; ``!``
 is plain negation, so ``!>=1:0`` *does* match other flavors. Ranges print in the StartOS form,
-every anchor with its downstream (``>=1.0.0:0``) and AND as a space.
+every anchor with its downstream (``>=1.0.0:0``), AND as a space, and every compound operand in
+parentheses; one difference: a chain of the same operator prints flat (``a b c``, where StartOS
+writes ``(a b) c``), which parses back to the same range.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import ClassVar, NoReturn
 
 from startos.s9pk._exver_sets import FlavorSets, Operator
@@ -62,6 +65,8 @@ class VersionRange:
     an equal range.
     """
 
+    # Plain slotted classes rather than dataclasses: msgspec would encode a dataclass as an
+    # object, and a range belongs on the wire as its text.
     __slots__ = ()
 
     # -- parsing and constructors ------------------------------------------------------------
@@ -162,9 +167,13 @@ class VersionRange:
         return version_range._negated()
 
     def __and__(self, other: VersionRange) -> VersionRange:
+        if not isinstance(other, VersionRange):
+            return NotImplemented
         return VersionRange.and_(self, other)
 
     def __or__(self, other: VersionRange) -> VersionRange:
+        if not isinstance(other, VersionRange):
+            return NotImplemented
         return VersionRange.or_(self, other)
 
     def __invert__(self) -> VersionRange:
@@ -218,14 +227,38 @@ class VersionRange:
     def _child_text(self) -> str:
         return f"({self})" if self._compound() else str(self)
 
+    def _fields(self) -> tuple[object, ...]:
+        return ()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, VersionRange):
+            return NotImplemented
+        return type(self) is type(other) and self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self._fields()))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("VersionRange is immutable")
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (VersionRange.parse, (str(self),))
+
     def __repr__(self) -> str:
         return f"VersionRange.parse({str(self)!r})"
 
 
-@dataclass(frozen=True, slots=True, repr=False)
 class _Anchor(VersionRange):
+    __slots__ = ("op", "version")
     op: Operator
     version: ExtendedVersion
+
+    def __init__(self, op: Operator, version: ExtendedVersion) -> None:
+        object.__setattr__(self, "op", op)
+        object.__setattr__(self, "version", version)
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.op, self.version)
 
     def _contains(self, version: ExtendedVersion) -> bool:
         order = version.partial_cmp(self.version)
@@ -261,9 +294,15 @@ class _Anchor(VersionRange):
         return f"{self.op}{self.version}"
 
 
-@dataclass(frozen=True, slots=True, repr=False)
 class _And(VersionRange):
+    __slots__ = ("parts",)
     parts: tuple[VersionRange, ...]
+
+    def __init__(self, parts: tuple[VersionRange, ...]) -> None:
+        object.__setattr__(self, "parts", parts)
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.parts,)
 
     def _contains(self, version: ExtendedVersion) -> bool:
         return all(part._contains(version) for part in self.parts)
@@ -281,9 +320,15 @@ class _And(VersionRange):
         return " ".join(part._child_text() for part in self.parts)
 
 
-@dataclass(frozen=True, slots=True, repr=False)
 class _Or(VersionRange):
+    __slots__ = ("parts",)
     parts: tuple[VersionRange, ...]
+
+    def __init__(self, parts: tuple[VersionRange, ...]) -> None:
+        object.__setattr__(self, "parts", parts)
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.parts,)
 
     def _contains(self, version: ExtendedVersion) -> bool:
         return any(part._contains(version) for part in self.parts)
@@ -301,9 +346,15 @@ class _Or(VersionRange):
         return " || ".join(part._child_text() for part in self.parts)
 
 
-@dataclass(frozen=True, slots=True, repr=False)
 class _Not(VersionRange):
+    __slots__ = ("inner",)
     inner: VersionRange
+
+    def __init__(self, inner: VersionRange) -> None:
+        object.__setattr__(self, "inner", inner)
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.inner,)
 
     def _contains(self, version: ExtendedVersion) -> bool:
         return not self.inner._contains(version)
@@ -318,8 +369,9 @@ class _Not(VersionRange):
         return f"!{self.inner._child_text()}"
 
 
-@dataclass(frozen=True, slots=True, repr=False)
 class _Any(VersionRange):
+    __slots__ = ()
+
     def _contains(self, version: ExtendedVersion) -> bool:
         return True
 
@@ -336,8 +388,9 @@ class _Any(VersionRange):
         return "*"
 
 
-@dataclass(frozen=True, slots=True, repr=False)
 class _None(VersionRange):
+    __slots__ = ()
+
     def _contains(self, version: ExtendedVersion) -> bool:
         return False
 
@@ -354,9 +407,15 @@ class _None(VersionRange):
         return "!"
 
 
-@dataclass(frozen=True, slots=True, repr=False)
 class _Flavor(VersionRange):
-    name: str | None  # None: unflavored versions
+    __slots__ = ("name",)
+    name: str | None
+
+    def __init__(self, name: str | None) -> None:
+        object.__setattr__(self, "name", name)
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.name,)
 
     def _contains(self, version: ExtendedVersion) -> bool:
         return version.flavor == self.name
@@ -398,9 +457,7 @@ def _bumped(version: ExtendedVersion, *, tilde: bool) -> VersionRange:
         upper = [*numbers[:major], numbers[major] + 1]
     if upper[-1] > MAX_NUMBER:
         raise VersionParseError(f"the upper bound of {'~' if tilde else '^'}{version} overflows")
-    bound = ExtendedVersion(
-        Version(upper, version.upstream.prerelease), ZERO, flavor=version.flavor
-    )
+    bound = ExtendedVersion(Version(upper, version.upstream.prerelease), ZERO, flavor=version.flavor)
     return VersionRange.and_(_Anchor(">=", version), _Anchor("<", bound))
 
 
@@ -433,9 +490,7 @@ class _Parser:
 
     def fail(self, reason: str, pos: int | None = None) -> NoReturn:
         where = self.pos if pos is None else pos
-        raise VersionParseError(
-            f"invalid version range {self.text!r}: {reason} (at character {where + 1})"
-        )
+        raise VersionParseError(f"invalid version range {self.text!r}: {reason} (at character {where + 1})")
 
     def peek(self) -> str:
         return self.text[self.pos] if self.pos < len(self.text) else ""
@@ -507,8 +562,7 @@ class _Parser:
             return self.anchor()
         found = repr(char) if char else "the end of the text"
         return self.fail(
-            f"expected a version, an operator (>= <= > < = != ^ ~), '(', '!', '*' or"
-            f" '#flavor', found {found}"
+            f"expected a version, an operator (>= <= > < = != ^ ~), '(', '!', '*' or '#flavor', found {found}"
         )
 
     def parenthesized(self) -> VersionRange:
