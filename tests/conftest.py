@@ -131,4 +131,29 @@ def web_tree(data_dir: Path) -> Iterator[TreeHarness]:
     harness.close()
 
 
-__all__ = ["TreeHarness", "Watch", "gevent", "wait_until"]
+PASSWORD = "correct horse battery staple"
+SERVER_NAME = "My Cool Server"
+
+
+def set_up_server(client: Any, name: str = SERVER_NAME, password: str = PASSWORD) -> Any:
+    """Run setup.execute over HTTP and log in; the client keeps the session cookie."""
+    result = client.call("setup.execute", {"serverName": name, "password": password})
+    assert "result" in result, result
+    login = client.call("auth.login", {"password": password})
+    assert "error" not in login, login
+    client.password = password
+    return result["result"]
+
+
+@pytest.fixture
+def session_http(web_tree: TreeHarness) -> Iterator[Any]:
+    """An ``Http`` client of a server that is set up, logged in (``.password`` holds the password)."""
+    from .rpc_client import Http
+
+    client = Http(web_tree.url)  # type: ignore[attr-defined]
+    set_up_server(client)
+    yield client
+    client.close()
+
+
+__all__ = ["PASSWORD", "SERVER_NAME", "TreeHarness", "Watch", "gevent", "wait_until"]

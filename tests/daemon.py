@@ -52,8 +52,14 @@ class Daemon:
         raise AssertionError(f"startd not ready within {timeout} s:\n{self.log_path.read_text()}")
 
     def cli(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        """start-cli as root on this machine: it presents the local cookie file."""
         return subprocess.run(
-            [str(BIN / "start-cli"), "-H", self.url, *args],
+            [
+                str(BIN / "start-cli"), "-H", self.url,
+                "--auth-cookie", str(self.data_dir / "rpc.authcookie"),
+                "--cookie-path", str(self.log_path.with_suffix(".cookies.json")),
+                *args,
+            ],
             capture_output=True,
             text=True,
             timeout=60,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+from pathlib import Path
 
 import click
 import pytest
@@ -14,15 +15,53 @@ from startos.cli.start_cli import cli
 from .conftest import TreeHarness
 
 
-@pytest.fixture
-def run(web_tree: TreeHarness):  # type: ignore[no-untyped-def]
-    runner = CliRunner()
+PASSWORD = "a master password that is long"
 
-    def invoke(*args: str, fmt: str = "table") -> tuple[int, str, str]:
-        result = runner.invoke(cli, ["-H", web_tree.url, "--format", fmt, *args])  # type: ignore[attr-defined]
+
+def make_runner(web_tree: TreeHarness, tmp_path: Path, *, local: bool):  # type: ignore[no-untyped-def]
+    runner = CliRunner()
+    auth_cookie = web_tree.tree.config.local_cookie_path if local else tmp_path / "no-such-cookie"
+
+    def invoke(*args: str, fmt: str = "table", input: str | None = None) -> tuple[int, str, str]:
+        result = runner.invoke(
+            cli,
+            [
+                "-H", web_tree.url,  # type: ignore[attr-defined]
+                "--auth-cookie", str(auth_cookie),
+                "--cookie-path", str(tmp_path / "cookies.json"),
+                "--format", fmt,
+                *args,
+            ],
+            input=input,
+        )
         return result.exit_code, result.stdout, result.stderr
 
     return invoke
+
+
+@pytest.fixture
+def fresh(web_tree: TreeHarness, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """start-cli as root on the machine, against a server that is not set up yet."""
+    return make_runner(web_tree, tmp_path, local=True)
+
+
+@pytest.fixture
+def run(fresh):  # type: ignore[no-untyped-def]
+    """start-cli as root on the machine, against a set-up server."""
+    code, out, err = fresh("setup", "execute", "CLI Box", "--password-stdin", input=PASSWORD + "\n")
+    assert code == 0, err
+    return fresh
+
+
+@pytest.fixture
+def remote(run, web_tree: TreeHarness, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """start-cli without the local cookie: it needs a session like any remote client."""
+    return make_runner(web_tree, tmp_path, local=False)
+
+
+def revision_of(out: str) -> int:
+    assert out.startswith("revision "), out
+    return int(out.split()[1])
 
 
 def test_echo(run) -> None:  # type: ignore[no-untyped-def]
@@ -37,14 +76,15 @@ def test_state_as_table_and_json(run) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_db_put_dump_apply(run) -> None:  # type: ignore[no-untyped-def]
-    assert run("db", "put", "/public/ui/theme", '"dark"') == (0, "revision 1\n", "")
+    code, out, _ = run("db", "put", "/public/ui/theme", '"dark"')
+    base = revision_of(out)
     code, out, _ = run("db", "apply", '[{"op": "add", "path": "/public/ui/n", "value": 3}]')
-    assert (code, out) == (0, "revision 2\n")
+    assert (code, revision_of(out)) == (0, base + 1)
     code, out, _ = run("db", "dump", "-p", "/public/ui", fmt="json")
-    assert json.loads(out) == {"id": 2, "value": {"theme": "dark", "n": 3}}
+    assert json.loads(out) == {"id": base + 1, "value": {"theme": "dark", "n": 3}}
     code, out, _ = run("db", "dump", "-p", "/public/ui")
-    assert out.startswith("revision 2\n")
-    assert run("db", "put-ui", "/theme", '"light"') == (0, "revision 3\n", "")
+    assert out.startswith(f"revision {base + 1}\n")
+    assert run("db", "put-ui", "/theme", '"light"') == (0, f"revision {base + 2}\n", "")
     code, out, _ = run("db", "dump", "-p", "/public/ui/theme", fmt="json")
     assert json.loads(out)["value"] == "light"
 
@@ -94,3 +134,54 @@ def test_every_command_has_help_text() -> None:
         assert (command.help or "").strip(), f"start-cli {' '.join(path)} has no help text"
         result = CliRunner().invoke(cli, [*path, "--help"])
         assert result.exit_code == 0, path
+
+
+def test_setup_status_and_execute_once(fresh, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert fresh("setup", "status") == (0, "needs-setup\n", "")
+    code, out, err = fresh("db", "dump")
+    assert code == 1 and "not set up yet" in err
+    info = tmp_path / "StartOS-info.html"
+    code, out, err = fresh("setup", "execute", "My Cool Server", "--password-stdin", "-o", str(info),
+                           input=PASSWORD + "\n")
+    assert code == 0 and "my-cool-server.local" in out, err
+    assert "my-cool-server.local" in info.read_text()
+    assert fresh("setup", "status") == (0, "complete\n", "")
+    code, _, err = fresh("setup", "execute", "Again", "--password-stdin", input=PASSWORD + "\n")
+    assert code == 1 and "already complete" in err
+
+
+def test_remote_cli_logs_in_keeps_the_cookie_and_logs_out(remote, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = remote("db", "dump")
+    assert code == 1 and "not logged in" in err
+    code, _, err = remote("auth", "login", "--password-stdin", input="wrong password!!\n")
+    assert code == 1 and err == "error: the password is incorrect\n"
+    assert remote("auth", "login", "--password-stdin", input=PASSWORD + "\n")[0] == 0
+    jar = tmp_path / "cookies.json"
+    assert oct(jar.stat().st_mode & 0o777) == "0o600"
+    assert remote("db", "dump", "-p", "/public/serverInfo/name", fmt="json")[0] == 0
+    code, out, _ = remote("auth", "session", "list")
+    assert code == 0 and "* " in out
+    code, _, err = remote("auth", "reset-password", "--password-stdin", input="another long password\n")
+    assert code == 1 and "only on the server itself" in err
+    assert remote("auth", "logout") == (0, "logged out\n", "")
+    code, _, err = remote("db", "dump")
+    assert code == 1 and "not logged in" in err
+
+
+def test_local_root_resets_the_password_and_sessions_end(run, remote) -> None:  # type: ignore[no-untyped-def]
+    assert remote("auth", "login", "--password-stdin", input=PASSWORD + "\n")[0] == 0
+    new = "a brand new master password"
+    assert run("auth", "reset-password", "--password-stdin", input=new + "\n")[0] == 0
+    code, _, err = remote("db", "dump")
+    assert code == 1 and "not logged in" in err
+    assert remote("auth", "login", "--password-stdin", input=new + "\n")[0] == 0
+
+
+def test_server_set_hostname_and_language(run) -> None:  # type: ignore[no-untyped-def]
+    assert run("server", "set-hostname", "Living Room")[0] == 0
+    code, out, _ = run("db", "dump", "-p", "/public/serverInfo", fmt="json")
+    info = json.loads(out)["value"]
+    assert (info["name"], info["hostname"]) == ("Living Room", "living-room")
+    assert run("server", "set-language", "pl")[0] == 0
+    code, _, err = run("server", "set-language", "xx")
+    assert code == 2 and "xx" in err

@@ -11,6 +11,7 @@ from pathlib import Path
 import gevent
 import pytest
 
+from .conftest import PASSWORD, set_up_server
 from .daemon import Daemon
 from .rpc_client import Http
 
@@ -30,14 +31,19 @@ def daemon(tmp_path: Path) -> Iterator[Daemon]:
 
 def test_start_cli_drives_startd_and_sigterm_stops_it_cleanly(daemon: Daemon) -> None:
     assert daemon.cli("echo", "hi").stdout == "hi\n"
-    assert daemon.cli("db", "put", "/public/ui/name", '"home"').stdout == "revision 1\n"
+    assert daemon.cli("setup", "status").stdout == "needs-setup\n"
+    done = daemon.cli("setup", "execute", "Home Box", "--password-stdin", input=PASSWORD + "\n")
+    assert done.returncode == 0 and "home-box.local" in done.stdout, done.stderr
+    put = daemon.cli("db", "put", "/public/ui/name", '"home"')
+    assert put.returncode == 0 and put.stdout.startswith("revision "), put.stderr
+    revision = int(put.stdout.split()[1])
     dumped = json.loads(daemon.cli("--format", "json", "db", "dump", "-p", "/public/ui").stdout)
-    assert dumped == {"id": 1, "value": {"name": "home"}}
+    assert dumped == {"id": revision, "value": {"name": "home"}}
     failed = daemon.cli("db", "dump", "-p", "/private")
     assert failed.returncode == 1 and failed.stderr.startswith("error: ")
     code, took = daemon.terminate(signal.SIGTERM)
     assert code == 0 and took < 10
-    messages = [e["msg"] for e in daemon.log_entries()]
+    messages = [e["msg"] for e in daemon.log_entries() if e.get("logger") == "startos.startd"]
     assert messages[-2:] == ["stopping", "stopped"]
     assert all(e.get("level") in {"debug", "info", "warning", "error"} for e in daemon.log_entries())
 
@@ -63,10 +69,15 @@ def test_kill_9_mid_write_loses_no_committed_revision(tmp_path: Path) -> None:
     last_revision = 0
     try:
         first.wait_ready()
+        setup_client = Http(first.url)
+        set_up_server(setup_client)
+        session = dict(setup_client.cookies)
+        setup_client.close()
 
         def writer(key: str) -> None:
             nonlocal last_revision
             client = Http(first.url)
+            client.cookies.update(session)
             try:
                 for counter in range(1, 100_000):
                     status, headers, body = client.post(
@@ -105,6 +116,7 @@ def test_kill_9_mid_write_loses_no_committed_revision(tmp_path: Path) -> None:
     try:
         second.wait_ready()
         client = Http(second.url)
+        client.cookies.update(session)  # sessions survive a restart too
         state = client.call("db.dump", {"pointer": "/public/ui"})["result"]
         client.close()
         assert state["id"] >= last_revision

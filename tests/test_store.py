@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 
 from startos.actors.patching import PatchError
 from startos.actors.store import StoreActor, StoreError
+from startos.actors.tree import TreeConfig, start_tree
 from startos.protocol.store import (
     DbApply,
     DbDump,
@@ -23,6 +25,14 @@ from startos.protocol.store import (
 from startos.supervision import ActorCrashed, wait_started
 
 from .conftest import TreeHarness
+
+
+@pytest.fixture
+def tree(data_dir: Path) -> Iterator[TreeHarness]:
+    """A tree holding only the store: no other actor writes revisions behind the test's back."""
+    harness = TreeHarness(start_tree(TreeConfig(data_dir=data_dir, port=None, only=frozenset({"store"}))))
+    yield harness
+    harness.close()
 
 
 def start_store(path: Path, **options: Any) -> Any:

@@ -15,6 +15,7 @@ from typing import Any
 import gevent
 import msgspec
 import pykka
+from gevent.lock import Semaphore
 
 from startos.actors.registry import HANDLERS
 from startos.errors import StartOSError
@@ -34,11 +35,20 @@ SUBSCRIBE_CLAIM_WINDOW = 30.0
 
 
 class CallContext(msgspec.Struct, frozen=True, kw_only=True):
-    """Who is calling: the transport fills it in; handlers may read it."""
+    """Who is calling: the transport fills it in; handlers may read it.
+
+    ``session`` is the caller's session token (from the cookie), ``session_id`` the session it
+    belongs to once the facade has checked it. ``local_root`` is set when the caller proved it
+    is root on this machine (the cookie file only root can read).
+    """
 
     peer: str = ""
     local: bool = False
+    secure: bool = False
     session: str | None = None
+    session_id: str | None = None
+    user_agent: str | None = None
+    local_root: bool = False
 
 
 class RpcCall(Message, frozen=True):
@@ -50,10 +60,26 @@ class RpcCall(Message, frozen=True):
 
 
 class RpcReply(msgspec.Struct, frozen=True):
-    """A method's result; ``revision`` is set for mutating methods (``X-Patch-Sequence``)."""
+    """A method's result; ``revision`` is set for mutating methods (``X-Patch-Sequence``).
+
+    ``set_session`` (a token, with ``persistent``) or ``clear_session`` ask the transport to set or
+    clear the ``session`` cookie.
+    """
 
     result: Any
     revision: int | None = None
+    set_session: str | None = None
+    persistent: bool = True
+    clear_session: bool = False
+
+
+class WithCookie(msgspec.Struct, frozen=True):
+    """Returned by a handler that also sets (``token``) or clears the session cookie."""
+
+    result: Any
+    token: str | None = None
+    persistent: bool = True
+    clear: bool = False
 
 
 class ClaimSubscription(Message, frozen=True):
@@ -71,6 +97,8 @@ class FacadeActor(Actor):
         self.call_timeout = call_timeout
         self._claims: dict[str, Any] = {}
         self._spec_cache: dict[str, Any] | None = None
+        self._set_up = False  # cached once true: setup is never undone
+        self._locks: dict[str, Semaphore] = {}
 
     def __str__(self) -> str:
         return "FacadeActor"
@@ -116,14 +144,27 @@ class FacadeActor(Actor):
         handler = HANDLERS.get(method)
         if spec is None or handler is None:
             raise RpcError(ErrorKind.METHOD_NOT_FOUND, f"there is no method {method!r}")
-        parsed = self._parse(spec, params)
         try:
+            # Access first: an anonymous caller learns nothing, not even whether its params were valid.
+            context = self._admit(spec, context)
+            parsed = self._parse(spec, params)
             result = handler(self, parsed, context)
+            cookie = None
+            if isinstance(result, WithCookie):
+                cookie, result = result, result.result
             revision = None
             if spec.mutating:
                 revision = result if isinstance(result, int) else self.ask("store", DbRevision())
-                result = None
-            return RpcReply(result=result, revision=revision)
+                result = None if isinstance(result, int) else result
+            if cookie is None:
+                return RpcReply(result=result, revision=revision)
+            return RpcReply(
+                result=result,
+                revision=revision,
+                set_session=cookie.token,
+                persistent=cookie.persistent,
+                clear_session=cookie.clear,
+            )
         except RpcError:
             raise
         except StartOSError as exc:
@@ -135,6 +176,30 @@ class FacadeActor(Actor):
             raise RpcError(
                 ErrorKind.INTERNAL_ERROR, f"{method} failed unexpectedly; see the server log", debug=repr(exc)
             ) from exc
+
+    def _admit(self, spec: MethodSpec, context: CallContext) -> CallContext:
+        """Refuse the call unless setup, locality and session allow it; fill in ``session_id``."""
+        from startos.protocol.auth import CheckSession, IsSetUp
+
+        if spec.local_only and not context.local_root:
+            raise RpcError(
+                ErrorKind.AUTHORIZATION,
+                f"{spec.name} works only on the server itself: run start-cli there as root",
+            )
+        if not spec.before_setup and not self._set_up:
+            self._set_up = bool(self.ask("auth", IsSetUp()))
+            if not self._set_up:
+                raise RpcError(ErrorKind.UNINITIALIZED, "the server is not set up yet: complete setup first")
+        if not spec.auth or context.local_root:
+            return context
+        session_id = self.ask("auth", CheckSession(token=context.session)) if context.session else None
+        if session_id is None:
+            raise RpcError(ErrorKind.AUTHORIZATION, "you are not logged in (or your session ended): log in first")
+        return msgspec.structs.replace(context, session_id=session_id)
+
+    def lock(self, name: str) -> Semaphore:
+        """A lock shared by every call of the facade (e.g. one setup at a time)."""
+        return self._locks.setdefault(name, Semaphore())
 
     @staticmethod
     def _parse(spec: MethodSpec, params: Any) -> Any:

@@ -9,7 +9,11 @@ from typing import Any
 
 from pykka import ActorRef
 
+from startos.actors.auth import AuthActor
+from startos.actors.certificates import CertificateActor
 from startos.actors.facade import FacadeActor
+from startos.actors.mdns import MdnsActor
+from startos.actors.notifications import NotificationActor
 from startos.actors.store import StoreActor
 from startos.protocol.supervision import ChildSpec
 from startos.supervision import Directory, Supervisor, kill, wait_exited, wait_started
@@ -28,10 +32,19 @@ class TreeConfig:
     port: int | None = 5959  # None: no web server (in-process tests)
     max_body: int = 4 * 1024 * 1024
     store_options: dict[str, Any] = field(default_factory=dict)
+    # Start only these children (by id), e.g. {"store"} for a bare state tree; None: all of them.
+    only: frozenset[str] | None = None
+    tls_host: str | None = None  # None: the same host as HTTP
+    tls_port: int | None = None  # None: no HTTPS server
 
     @property
     def db_path(self) -> Path:
         return self.data_dir / "db" / "state.sqlite3"
+
+    @property
+    def local_cookie_path(self) -> Path:
+        """The root-only secret the local start-cli presents (written at every start)."""
+        return self.data_dir / "rpc.authcookie"
 
 
 @dataclass
@@ -71,16 +84,43 @@ def child_specs(config: TreeConfig, directory: Directory) -> list[ChildSpec]:
     """The root's children in start order: later ones may depend on earlier ones."""
     specs = [
         ChildSpec(id="store", start=lambda: StoreActor.start(config.db_path, **config.store_options), shutdown=10.0),
+        ChildSpec(id="certs", start=lambda: CertificateActor.start(directory, config.data_dir)),
+        ChildSpec(id="auth", start=lambda: AuthActor.start(directory)),
+        # Leaves nothing else depends on at start: here, a crash of one restarts only what follows.
+        ChildSpec(id="notifications", start=lambda: NotificationActor.start(directory)),
+        ChildSpec(id="mdns", start=lambda: MdnsActor.start(directory, port=config.port or 80)),
         ChildSpec(id="facade", start=lambda: FacadeActor.start(directory)),
     ]
     if config.port is not None:
+        from startos.webui.policy import LocalCookie
         from startos.webui.server import WebServerActor
 
+        local_cookie = LocalCookie(config.local_cookie_path)
         port = config.port
         specs.append(
             ChildSpec(
                 id="web",
-                start=lambda: WebServerActor.start(directory, config.host, port, max_body=config.max_body),
+                start=lambda: WebServerActor.start(
+                    directory,
+                    config.host,
+                    port,
+                    max_body=config.max_body,
+                    local_cookie=local_cookie,
+                    tls_port=config.tls_port,
+                ),
+            )
+        )
+    if config.tls_port is not None:
+        from startos.webui.tls import TlsWebServerActor
+
+        tls_host, tls_port = config.tls_host or config.host, config.tls_port
+        tls_options: dict[str, Any] = {"max_body": config.max_body}
+        if config.port is not None:
+            tls_options["local_cookie"] = local_cookie  # the same app as over HTTP, same cookie file
+        specs.append(
+            ChildSpec(
+                id="web-tls",
+                start=lambda: TlsWebServerActor.start(directory, tls_host, tls_port, **tls_options),
             )
         )
     return specs
@@ -90,8 +130,11 @@ def start_tree(config: TreeConfig) -> Tree:
     """Boot the tree and wait until every child has started (raises if one could not)."""
     config.data_dir.mkdir(parents=True, exist_ok=True)
     directory = Directory()
+    specs = child_specs(config, directory)
+    if config.only is not None:
+        specs = [spec for spec in specs if spec.id in config.only]
     root = Supervisor.start(
-        "root", child_specs(config, directory), strategy="rest_for_one", intensity=5, period=10.0, directory=directory
+        "root", specs, strategy="rest_for_one", intensity=5, period=10.0, directory=directory
     )
     wait_started(root, timeout=60)
     directory.register("root", root)

@@ -6,6 +6,9 @@ import http.client
 import itertools
 import json
 import socket
+import ssl
+from collections.abc import Callable
+from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,10 +29,34 @@ class DaemonUnreachable(StartOSError):
     """Raised when no startd answers at the URL."""
 
 
-class RpcClient:
-    """Calls methods on ``POST {url}/rpc/v1`` over one keep-alive connection."""
+# OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH
+_NAME_MISMATCH = (62, 64)
 
-    def __init__(self, url: str, *, timeout: float = 120.0) -> None:
+
+class CertificateNotTrusted(StartOSError):
+    """Raised when an https server's certificate does not verify against the trusted CAs."""
+
+
+def tls_context(ca_path: str | None) -> ssl.SSLContext:
+    """A client context trusting only the CA file at ``ca_path``, or the system's CAs without one."""
+    if ca_path is None:
+        return ssl.create_default_context()
+    try:
+        return ssl.create_default_context(cafile=ca_path)
+    except FileNotFoundError:
+        raise StartOSError(f"--ca {ca_path}: no such file") from None
+    except (OSError, ssl.SSLError) as exc:
+        raise StartOSError(f"--ca {ca_path} is not a PEM certificate ({exc})") from exc
+
+
+class RpcClient:
+    """Calls methods on ``POST {url}/rpc/v1`` over one keep-alive connection.
+
+    For https URLs the server's certificate must verify against ``ca_path`` (the server's root CA,
+    as downloaded from ``/static/local-root-ca.crt``) or, without one, the system's trust store.
+    """
+
+    def __init__(self, url: str, *, timeout: float = 120.0, ca_path: str | None = None) -> None:
         parts = urlsplit(url if "://" in url else f"http://{url}")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise StartOSError(f"--host {url!r} is not an http(s) URL like http://127.0.0.1:5959")
@@ -38,15 +65,49 @@ class RpcClient:
         self._host = parts.hostname
         self._port = parts.port or (443 if parts.scheme == "https" else 80)
         self._timeout = timeout
+        self._ca_path = ca_path
+        self._tls = tls_context(ca_path) if parts.scheme == "https" else None
         self._conn: http.client.HTTPConnection | None = None
         self._ids = itertools.count(1)
         self.last_revision: int | None = None
+        # Cookies sent with every call; ``on_cookie(name, value or None)`` hears what the server sets.
+        self.cookies: dict[str, str] = {}
+        self.on_cookie: Callable[[str, str | None], None] | None = None
 
     def _connection(self) -> http.client.HTTPConnection:
         if self._conn is None:
-            cls = http.client.HTTPSConnection if self._scheme == "https" else http.client.HTTPConnection
-            self._conn = cls(self._host, self._port, timeout=self._timeout)
+            if self._tls is not None:
+                self._conn = http.client.HTTPSConnection(
+                    self._host, self._port, timeout=self._timeout, context=self._tls
+                )
+            else:
+                self._conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
         return self._conn
+
+    def _untrusted(self, exc: ssl.SSLCertVerificationError) -> CertificateNotTrusted:
+        reason = exc.verify_message or exc.reason or str(exc)
+        if exc.verify_code in _NAME_MISMATCH:
+            return CertificateNotTrusted(f"the server's certificate is not valid for {self._host} ({reason})")
+        if self._ca_path is not None:
+            return CertificateNotTrusted(
+                f"the server's certificate is not signed by the CA in {self._ca_path} ({reason})"
+            )
+        return CertificateNotTrusted(
+            f"the server's certificate is not trusted by this system ({reason}); pass --ca PATH with the server's "
+            "root CA (its HTTP address serves it at /static/local-root-ca.crt)"
+        )
+
+    def _take_cookie(self, header: str) -> None:
+        jar: SimpleCookie = SimpleCookie()
+        jar.load(header)
+        for name, morsel in jar.items():
+            gone = not morsel.value or morsel["max-age"] == "0" or morsel["expires"].startswith("Thu, 01 Jan 1970")
+            if gone:
+                self.cookies.pop(name, None)
+            else:
+                self.cookies[name] = morsel.value
+            if self.on_cookie is not None:
+                self.on_cookie(name, None if gone else morsel.value)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -61,10 +122,21 @@ class RpcClient:
         for attempt in (1, 2):
             conn = self._connection()
             try:
-                conn.request("POST", "/rpc/v1", body=body, headers={"Content-Type": "application/json"})
+                headers = {"Content-Type": "application/json"}
+                if self.cookies:
+                    headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+                conn.request("POST", "/rpc/v1", body=body, headers=headers)
                 response = conn.getresponse()
                 payload = response.read()
                 break
+            except ssl.SSLCertVerificationError as exc:
+                self.close()
+                raise self._untrusted(exc) from exc
+            except ssl.SSLError as exc:
+                self.close()
+                raise DaemonUnreachable(
+                    f"TLS with {endpoint} failed ({exc.reason or exc}); is that an https port?"
+                ) from exc
             except (ConnectionRefusedError, socket.gaierror) as exc:
                 self.close()
                 raise DaemonUnreachable(
@@ -78,6 +150,9 @@ class RpcClient:
             except (TimeoutError, OSError) as exc:
                 self.close()
                 raise DaemonUnreachable(f"cannot reach startd at {endpoint}: {exc}") from exc
+        for name, value in response.getheaders():
+            if name.lower() == "set-cookie":
+                self._take_cookie(value)
         revision = response.getheader("X-Patch-Sequence")
         self.last_revision = int(revision) if revision and revision.isdigit() else None
         try:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 import click
 
 from startos import __version__
 from startos.cli.client import RpcClient
+from startos.cli.cookies import CookieJar, default_auth_cookie_path, default_cookie_path, local_secret
 from startos.cli.output import emit, table
 from startos.errors import StartOSError
 
@@ -23,15 +25,38 @@ DEFAULT_HOST = "http://127.0.0.1:5959"
 class Context:
     """What every command gets: the server URL, the output format, and a lazy client."""
 
-    def __init__(self, host: str, fmt: str) -> None:
+    def __init__(
+        self,
+        host: str,
+        fmt: str,
+        ca: str | None = None,
+        *,
+        cookie_path: Path | None = None,
+        auth_cookie: Path | None = None,
+    ) -> None:
         self.host = host
         self.format = fmt
+        self.ca = ca
+        self.cookie_path = cookie_path or default_cookie_path()
+        self.auth_cookie = auth_cookie or default_auth_cookie_path()
         self._client: RpcClient | None = None
 
     @property
     def client(self) -> RpcClient:
         if self._client is None:
-            self._client = RpcClient(self.host)
+            client = RpcClient(self.host, ca_path=self.ca)
+            jar = CookieJar(self.cookie_path)
+            client.cookies.update(jar.load(client.url))
+            secret = local_secret(client.url, self.auth_cookie)
+            if secret is not None:
+                client.cookies["local"] = secret
+
+            def remember(name: str, value: str | None) -> None:
+                if name == "session":
+                    jar.store(client.url, name, value)
+
+            client.on_cookie = remember
+            self._client = client
         return self._client
 
     def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
@@ -68,13 +93,33 @@ def parse_json_arg(text: str, what: str) -> Any:
     help="URL of the server (env START_CLI_HOST).",
 )
 @click.option(
+    "--ca",
+    default=lambda: os.environ.get("START_CLI_CA"),
+    metavar="PATH",
+    help="The server's root CA (PEM) to trust for an https --host (env START_CLI_CA).",
+)
+@click.option(
     "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True, help="Output format."
+)
+@click.option(
+    "--cookie-path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where session cookies are kept (default: ~/.config/startos-py/cookies.json).",
+)
+@click.option(
+    "--auth-cookie",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The server's root-only local cookie, used on this machine (default: <data dir>/rpc.authcookie).",
 )
 @click.version_option(__version__, prog_name="start-cli")
 @click.pass_context
-def cli(ctx: click.Context, host: str, fmt: str) -> None:
+def cli(
+    ctx: click.Context, host: str, ca: str | None, fmt: str, cookie_path: Path | None, auth_cookie: Path | None
+) -> None:
     """Manage a startos-py server from the command line."""
-    ctx.obj = Context(host, fmt)
+    ctx.obj = Context(host, fmt, ca or None, cookie_path=cookie_path, auth_cookie=auth_cookie)
     ctx.call_on_close(lambda: ctx.obj.client.close() if ctx.obj._client else None)
 
 
@@ -172,7 +217,7 @@ def _report_revision(ctx: Context) -> None:
 
 
 # Command groups that live in their own modules; each exposes ``register(cli)``.
-EXTENSIONS = ("startos.cli.s9pk_commands",)
+EXTENSIONS = ("startos.cli.auth_commands", "startos.cli.notification_commands", "startos.cli.s9pk_commands")
 
 
 def _register_extensions() -> None:

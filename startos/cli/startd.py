@@ -24,6 +24,7 @@ from startos.supervision import monitor  # noqa: E402
 logger = logging.getLogger("startos.startd")
 
 SHUTDOWN_BUDGET = 9.0  # seconds: the whole stop must fit in 10 s
+DEFAULT_TLS_PORT = 5443
 
 
 def parse_bind(value: str) -> tuple[str, int]:
@@ -58,6 +59,12 @@ def _lock(data_dir: Path) -> Any:
     "--bind", default="127.0.0.1:5959", show_default=True, help="HTTP address as HOST:PORT (port 0 picks one)."
 )
 @click.option(
+    "--bind-tls",
+    default=None,
+    help="HTTPS address as HOST:PORT, served once setup created the certificate "
+    "(default: the --bind host, port 5443; port 0 when --bind uses port 0).",
+)
+@click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
 )
 @click.option(
@@ -68,10 +75,12 @@ def _lock(data_dir: Path) -> Any:
     help="json: one object per line; auto: text on a terminal, json otherwise.",
 )
 @click.version_option(__version__, prog_name="startd")
-def main(data_dir: Path | None, bind: str, log_level: str, log_format: str) -> None:
+def main(data_dir: Path | None, bind: str, bind_tls: str | None, log_level: str, log_format: str) -> None:
     """Run the startos-py server: the state tree, the JSON-RPC API and the dashboard."""
     logs.configure(log_level, log_format)
     host, port = parse_bind(bind)
+    # Port 0 for HTTP (tests, several servers side by side) means an ephemeral HTTPS port too.
+    tls_host, tls_port = parse_bind(bind_tls) if bind_tls else (host, 0 if port == 0 else DEFAULT_TLS_PORT)
     data_dir = (data_dir or default_data_dir()).resolve()
     lock = _lock(data_dir)
     stop = Event()
@@ -84,7 +93,7 @@ def main(data_dir: Path | None, bind: str, log_level: str, log_format: str) -> N
     gevent.signal_handler(signal.SIGTERM, on_signal, signal.SIGTERM)
     gevent.signal_handler(signal.SIGINT, on_signal, signal.SIGINT)
     try:
-        tree = start_tree(TreeConfig(data_dir=data_dir, host=host, port=port))
+        tree = start_tree(TreeConfig(data_dir=data_dir, host=host, port=port, tls_host=tls_host, tls_port=tls_port))
     except Exception as exc:  # noqa: BLE001 (any boot failure: one line, exit 1)
         logger.error("startd could not start: %s", exc)
         sys.exit(1)
@@ -96,10 +105,13 @@ def main(data_dir: Path | None, bind: str, log_level: str, log_format: str) -> N
 
     monitor(tree.root, on_root_exit)
     address = tree.ask("web", _get_address())
+    tls = tree.ask("web-tls", _get_tls_address())
     logger.info(
         "startd ready",
         extra={
             "url": f"http://{_url_host(address.host)}:{address.port}",
+            "https_url": f"https://{_url_host(tls.host)}:{tls.port}",
+            "https_listening": tls.listening,
             "data_dir": str(data_dir),
             "pid": os.getpid(),
         },
@@ -119,6 +131,12 @@ def _get_address() -> Any:
     from startos.webui.server import GetAddress
 
     return GetAddress()
+
+
+def _get_tls_address() -> Any:
+    from startos.protocol.certs import GetTlsAddress
+
+    return GetTlsAddress()
 
 
 def _url_host(host: str) -> str:

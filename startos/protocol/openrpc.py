@@ -38,6 +38,8 @@ def openrpc_document(methods: dict[str, MethodSpec]) -> dict[str, Any]:
                 "result": {"name": f"{spec.name}.result", "schema": schemas[result_index]},
                 "x-authenticated": spec.auth,
                 "x-mutating": spec.mutating,
+                "x-local-only": spec.local_only,
+                "x-before-setup": spec.before_setup,
             }
         )
     return {

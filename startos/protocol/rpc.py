@@ -64,25 +64,51 @@ class MethodSpec(msgspec.Struct, frozen=True, kw_only=True):
     result: Any
     auth: bool = True
     mutating: bool = False
+    local_only: bool = False
+    before_setup: bool = False
 
 
 METHODS: dict[str, MethodSpec] = {}
 
 
 def method(
-    name: str, summary: str, params: type, result: Any, *, auth: bool = True, mutating: bool = False
+    name: str,
+    summary: str,
+    params: type,
+    result: Any,
+    *,
+    auth: bool = True,
+    mutating: bool = False,
+    local_only: bool = False,
+    before_setup: bool = False,
 ) -> MethodSpec:
-    """Declare a method; later issues add theirs the same way."""
+    """Declare a method.
+
+    ``auth``: needs a session (or the local root cookie). ``local_only``: only from the machine
+    itself (the root-only cookie file). ``before_setup``: answers before setup is complete;
+    every other method then answers Uninitialized (40).
+    """
     if name in METHODS:
         raise ValueError(f"method {name!r} declared twice")
-    spec = MethodSpec(name=name, summary=summary, params=params, result=result, auth=auth, mutating=mutating)
+    spec = MethodSpec(
+        name=name,
+        summary=summary,
+        params=params,
+        result=result,
+        auth=auth,
+        mutating=mutating,
+        local_only=local_only,
+        before_setup=before_setup,
+    )
     METHODS[name] = spec
     return spec
 
 
-method("echo", "Return the message unchanged (a liveness check).", EchoParams, str, auth=False)
-method("state", "The API specification as an OpenRPC document.", NoParams, dict[str, Any], auth=False)
-method("git-info", "The git commit this server was built from.", NoParams, str | None, auth=False)
+method("echo", "Return the message unchanged (a liveness check).", EchoParams, str, auth=False, before_setup=True)
+method(
+    "state", "The API specification as an OpenRPC document.", NoParams, dict[str, Any], auth=False, before_setup=True
+)
+method("git-info", "The git commit this server was built from.", NoParams, str | None)
 method("db.dump", "The public state tree (or the part at `pointer`) with its revision id.", DbDumpParams, DumpResult)
 method("db.put", "Set the value at `pointer` under /public.", DbPutParams, None, mutating=True)
 method(

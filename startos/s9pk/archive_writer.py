@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, TypeAlias
 
 import blake3
 
@@ -62,7 +62,9 @@ class ArchivedFile:
 
 # A tree to write: bytes (inline content), a path to a regular file, a file of another archive,
 # a Missing entry, or a mapping (a sub-directory).
-TreeNode = Union[bytes, os.PathLike[str], ArchivedFile, MissingEntry, Mapping[str, "TreeNode"]]
+TreeNode: TypeAlias = (
+    bytes | os.PathLike[str] | ArchivedFile | MissingEntry | Mapping[str, "TreeNode"]
+)
 
 
 @dataclass(eq=False)
@@ -133,7 +135,8 @@ def _build(tree: Mapping[str, TreeNode], *, root_priority: bool) -> _Node:
             else:
                 child = _file_node(name, value, child_where)
             kids[name] = child
-        order = layout_order(((n, c.kind) for n, c in kids.items()), root=root_priority and not where)
+        at_root = root_priority and not where
+        order = layout_order(((n, c.kind) for n, c in kids.items()), root=at_root)
         node.children = [kids[n] for n, _ in order]
         node.size = toc_size(order)
     return root
@@ -186,19 +189,25 @@ def _copy_file(node: _Node, fd: int, buf: memoryview) -> None:
         return  # node.hash is the source's signed hash, just checked
     assert isinstance(src, Path)
     try:
-        with open(src, "rb", buffering=0) as fh:
-            done = 0
-            while done < node.size:
-                n = fh.readinto(buf[: min(len(buf), node.size - done)])
-                if not n:
-                    break
-                hasher.update(buf[:n])
-                _pwrite_all(fd, buf[:n], offset + done)
-                done += n
-            if done != node.size or fh.read(1):
-                raise PackError(f"{src} changed size while it was being packed")
+        # O_NOFOLLOW: the path was checked to be a regular file; refuse if it became a link.
+        fd_in = os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError as exc:
         raise PackError(f"cannot read {src}: {exc.strerror}") from exc
+    try:
+        done = 0
+        while done < node.size:
+            n = os.readv(fd_in, [buf[: min(len(buf), node.size - done)]])
+            if not n:
+                break
+            hasher.update(buf[:n])
+            _pwrite_all(fd, buf[:n], offset + done)
+            done += n
+        if done != node.size or os.read(fd_in, 1):
+            raise PackError(f"{src} changed size while it was being packed")
+    except OSError as exc:
+        raise PackError(f"cannot read {src}: {exc.strerror}") from exc
+    finally:
+        os.close(fd_in)
     node.hash = hasher.digest()
 
 

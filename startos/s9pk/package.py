@@ -29,12 +29,13 @@ from typing import Any
 from startos.s9pk.archive import ArchiveReader, Commitment, VerifyReport
 from startos.s9pk.archive_writer import TreeNode, tree_from_folder, write_archive
 from startos.s9pk.errors import ManifestError, PackError, S9pkError
+from startos.s9pk.manifest import Manifest, parse_manifest
 from startos.s9pk.signing import SigningKey
 from startos.s9pk.toc import EntryKind
 
 __all__ = [
-    "Package",
     "PackSources",
+    "Package",
     "apply_manifest_expression",
     "edit_manifest",
     "find_sources",
@@ -65,30 +66,9 @@ def machine_arch() -> str:
     return {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64"}.get(arch, arch)
 
 
-def validate_manifest(raw: bytes) -> dict[str, Any]:
-    """Parse manifest JSON and validate it (REFERENCE.md §2); return the JSON object."""
-    try:
-        doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"manifest.json is not valid JSON: {exc}") from exc
-    if not isinstance(doc, dict):
-        raise ManifestError("manifest.json must hold a JSON object")
-    from startos.s9pk.manifest import parse_manifest  # another module's rules
-
-    try:
-        parse_manifest(doc)
-    except ManifestError:
-        raise
-    except S9pkError as exc:
-        raise ManifestError(f"manifest: {exc}") from exc
-    except (TypeError, ValueError) as exc:
-        raise ManifestError(f"manifest is invalid: {exc}") from exc
-    return doc
-
-
-def _compact_json(doc: object) -> bytes:
-    # serde_json::to_vec's shape: no spaces, UTF-8 kept as is.
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+def validate_manifest(raw: bytes | dict[str, Any]) -> Manifest:
+    """Validate manifest JSON (bytes or a decoded object) against REFERENCE.md §2."""
+    return parse_manifest(raw)
 
 
 def _skip_build_junk(rel: str) -> bool:
@@ -174,8 +154,7 @@ def find_sources(
     )
 
 
-def _check_images(images: dict[str, TreeNode], manifest: dict[str, Any]) -> None:
-    declared = manifest.get("images") or {}
+def _check_images(images: dict[str, TreeNode], manifest: Manifest) -> None:
     for arch, files in images.items():
         if not isinstance(files, dict):
             raise PackError(f"images/{arch} must be a directory (images/<arch>/<imageId>.*)")
@@ -183,15 +162,19 @@ def _check_images(images: dict[str, TreeNode], manifest: dict[str, Any]) -> None
             if isinstance(value, dict):
                 raise PackError(f"images/{arch}/{name} must be a file")
             image_id = name.split(".", 1)[0]
-            if image_id not in declared:
+            config = manifest.images.get(image_id)
+            if config is None:
                 raise PackError(f"images/{arch}/{name}: image {image_id!r} is not in the manifest")
-            arches = declared[image_id].get("arch") if isinstance(declared[image_id], dict) else None
-            if isinstance(arches, list) and arch not in arches:
+            if arch not in config.arch:
                 raise PackError(f"images/{arch}/{name}: image {image_id!r} does not list {arch}")
 
 
-def build_tree(sources: PackSources) -> tuple[dict[str, TreeNode], dict[str, Any]]:
-    """The archive tree for ``sources`` and the validated manifest."""
+def build_tree(sources: PackSources) -> tuple[dict[str, TreeNode], Manifest]:
+    """The archive tree for ``sources`` and the validated manifest.
+
+    manifest.json is written re-serialized from the validated record, as StartOS does, so a
+    packed manifest is always in canonical form.
+    """
     try:
         raw = sources.manifest.read_bytes()
     except OSError as exc:
@@ -199,7 +182,7 @@ def build_tree(sources: PackSources) -> tuple[dict[str, TreeNode], dict[str, Any
     manifest = validate_manifest(raw)
     ext = sources.icon.suffix.lstrip(".").lower()
     tree: dict[str, TreeNode] = {
-        "manifest.json": _compact_json(manifest),
+        "manifest.json": manifest.to_json(),
         f"icon.{ext}": sources.icon,
         "LICENSE.md": sources.license,
         "instructions.md": sources.instructions,
@@ -219,13 +202,16 @@ def pack_package(
 ) -> Path:
     """Pack ``sources`` into a signed s9pk; default output ``<folder>/<id>.s9pk``."""
     tree, manifest = build_tree(sources)
-    out = Path(output) if output is not None else sources.folder / f"{manifest['id']}.s9pk"
+    out = Path(output) if output is not None else sources.folder / f"{manifest.id}.s9pk"
     write_archive(tree, out, key)
     return out
 
 
 class Package:
-    """A package file opened for reading: signature checked, manifest parsed and validated."""
+    """A package file opened for reading: signature checked, manifest parsed and validated.
+
+    ``manifest`` is the typed record; ``manifest_json`` the document as stored.
+    """
 
     def __init__(
         self,
@@ -239,19 +225,12 @@ class Package:
             entry = self.archive.root.get("manifest.json")
             if entry is None or entry.kind is not EntryKind.FILE:
                 raise ManifestError("the package has no manifest.json")
-            self.manifest_json = validate_manifest(
-                self.archive.read_bytes("manifest.json", max_size=_MANIFEST_CAP)
-            )
+            raw = self.archive.read_bytes("manifest.json", max_size=_MANIFEST_CAP)
+            self.manifest = validate_manifest(raw)
+            self.manifest_json: dict[str, Any] = json.loads(raw)
         except BaseException:
             self.archive.close()
             raise
-
-    @property
-    def manifest(self) -> Any:
-        """The manifest as the manifest module's typed struct."""
-        from startos.s9pk.manifest import parse_manifest
-
-        return parse_manifest(self.manifest_json)
 
     def close(self) -> None:
         """Close the underlying archive."""
@@ -268,9 +247,9 @@ class Package:
         best: tuple[int, str] | None = None
         for entry in self.archive.root:
             stem, _, ext = entry.name.partition(".")
-            if stem == "icon" and ext.lower() in _IMAGE_MIME and entry.kind is EntryKind.FILE:
-                if best is None or entry.size > best[0]:
-                    best = (entry.size, entry.name)
+            is_icon = stem == "icon" and ext.lower() in _IMAGE_MIME
+            if is_icon and entry.kind is EntryKind.FILE and (best is None or entry.size > best[0]):
+                best = (entry.size, entry.name)
         if best is None:
             raise S9pkError("no icon found in the package")
         name = best[1]
@@ -370,16 +349,16 @@ def _index(token: str, items: list[Any]) -> int:
 def edit_manifest(path: str | os.PathLike[str], expression: str, key: SigningKey) -> dict[str, Any]:
     """Apply ``expression`` to a package's manifest, validate it, re-sign and replace the file.
 
-    Every other entry is copied from the old archive and re-checked against its hash on the
-    way, so an edit never launders a corrupt file into a freshly signed one.
+    Returns the new manifest document. Every other entry is copied from the old archive and
+    re-checked against its hash on the way, so an edit never launders a corrupt file into a
+    freshly signed one.
     """
     with Package(path) as package:
-        new_doc = apply_manifest_expression(package.manifest_json, expression)
-        validate_manifest(_compact_json(new_doc))
+        manifest = validate_manifest(apply_manifest_expression(package.manifest_json, expression))
         tree = package.archive.tree()
-        tree["manifest.json"] = _compact_json(new_doc)
+        tree["manifest.json"] = manifest.to_json()
         write_archive(tree, path, key)
-    return new_doc
+    return manifest.to_dict()
 
 
 def _requirements(doc: dict[str, Any]) -> tuple[list[str] | None, int | None, list[Any]]:
@@ -409,9 +388,13 @@ def select_best(
     for index, raw_path in enumerate(paths):
         path = Path(raw_path)
         try:
-            with Package(path) as package:
-                arches, need_ram, devices = _requirements(package.manifest_json)
-        except (S9pkError, OSError):
+            # Only hardwareRequirements matter here, so StartOS's own packages qualify too.
+            with ArchiveReader(path) as reader:
+                doc = json.loads(reader.read_bytes("manifest.json", max_size=_MANIFEST_CAP))
+            if not isinstance(doc, dict):
+                continue
+            arches, need_ram, devices = _requirements(doc)
+        except (S9pkError, OSError, ValueError):
             continue
         if arches is not None and arch not in arches:
             continue

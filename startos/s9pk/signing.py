@@ -25,6 +25,7 @@ from Crypto.Hash import SHA512
 from Crypto.PublicKey import ECC
 from Crypto.Signature import eddsa
 
+from startos.paths import default_config_dir
 from startos.s9pk.errors import SignatureError
 
 __all__ = [
@@ -171,8 +172,12 @@ def save_signing_key(
 
 
 def default_developer_key_path() -> Path:
-    """``~/.startos/developer.key.pem``: StartOS's default beside its local CLI config."""
-    return Path(os.path.expanduser("~")) / ".startos" / "developer.key.pem"
+    """``developer.key.pem`` in the user's config dir (``$XDG_CONFIG_HOME/startos-py``).
+
+    StartOS keeps it at ``~/.startos/developer.key.pem``; the file format is the same, so
+    ``--developer-key-path ~/.startos/developer.key.pem`` signs with an existing StartOS key.
+    """
+    return default_config_dir() / "developer.key.pem"
 
 
 def public_key_to_pem(public_key: bytes) -> str:

@@ -15,6 +15,7 @@ import msgspec
 import simple_websocket
 
 from startos.actors.facade import CallContext, ClaimSubscription, RpcCall, RpcReply
+from startos.protocol.auth import IsSetUp
 from startos.protocol.errors import ErrorKind
 from startos.protocol.jsonrpc import (
     RpcError,
@@ -24,21 +25,83 @@ from startos.protocol.jsonrpc import (
     result_response,
 )
 from startos.supervision import ActorNotFound, Directory
+from startos.webui.policy import (
+    ALWAYS_OPEN,
+    LOCAL_COOKIE,
+    LocalCookie,
+    csrf_problem,
+    https_url,
+    is_loopback,
+    is_secure,
+)
 
 logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
+SESSION_COOKIE = "session"
+SESSION_MAX_AGE = 365 * 24 * 3600
 _json = msgspec.json.Encoder()
 
 
-def build_app(directory: Directory, *, max_body: int = 4 * 1024 * 1024, call_timeout: float = 120.0) -> bottle.Bottle:
-    """The WSGI app for one tree, addressing its facade through ``directory``."""
+def build_app(
+    directory: Directory,
+    *,
+    max_body: int = 4 * 1024 * 1024,
+    call_timeout: float = 120.0,
+    local_cookie: LocalCookie | None = None,
+    tls_port: int | None = None,
+) -> bottle.Bottle:
+    """The WSGI app for one tree, addressing its facade through ``directory``.
+
+    ``local_cookie`` enables the root-only cookie file for the local start-cli; ``tls_port``
+    is where plain-HTTP visitors from the LAN are sent.
+    """
     app = bottle.Bottle(catchall=True)
     app.config["json.enable"] = False
+    set_up = {"done": False}
+
+    def server_is_set_up() -> bool:
+        if not set_up["done"]:
+            try:
+                set_up["done"] = bool(directory.ask("auth", IsSetUp(), timeout=10))
+            except ActorNotFound:
+                return False
+        return set_up["done"]
 
     def context() -> CallContext:
-        peer = bottle.request.environ.get("REMOTE_ADDR", "") or ""
-        return CallContext(peer=peer, local=peer in ("127.0.0.1", "::1"))
+        environ = bottle.request.environ
+        peer = environ.get("REMOTE_ADDR", "") or ""
+        presented = bottle.request.get_cookie(LOCAL_COOKIE)
+        return CallContext(
+            peer=peer,
+            local=is_loopback(peer),
+            secure=is_secure(environ),
+            session=bottle.request.get_cookie(SESSION_COOKIE) or None,
+            user_agent=environ.get("HTTP_USER_AGENT"),
+            local_root=local_cookie is not None and local_cookie.matches(presented),
+        )
+
+    @app.hook("before_request")
+    def lan_http_policy() -> None:
+        environ = bottle.request.environ
+        if is_secure(environ) or is_loopback(environ.get("REMOTE_ADDR", "") or ""):
+            return
+        path = bottle.request.path
+        if path in ALWAYS_OPEN:
+            return
+        if not server_is_set_up() and not path.startswith("/ws/"):
+            return  # the setup wizard is served over HTTP to whoever sets the server up
+        target = https_url(environ, tls_port)
+        if bottle.request.method == "GET" and target is not None:
+            raise bottle.HTTPResponse(status=301, headers={"Location": target})
+        where = f": use {target}" if target else ""
+        raise bottle.HTTPResponse(
+            status=403,
+            body=_json.encode(
+                error_response(None, RpcError(ErrorKind.AUTHORIZATION, f"plain HTTP is only for this machine{where}"))
+            ),
+            headers={"Content-Type": "application/json"},
+        )
 
     def call(method: str, params: Any, ctx: CallContext) -> RpcReply:
         try:
@@ -59,8 +122,21 @@ def build_app(directory: Directory, *, max_body: int = 4 * 1024 * 1024, call_tim
             bottle.response.set_header("X-Patch-Sequence", str(revision))
         return _json.encode(payload)
 
+    def apply_cookie(reply: RpcReply, secure: bool) -> None:
+        if reply.set_session:
+            options: dict[str, Any] = {"path": "/", "httponly": True, "samesite": "strict", "secure": secure}
+            if reply.persistent:
+                options["max_age"] = SESSION_MAX_AGE
+            bottle.response.set_cookie(SESSION_COOKIE, reply.set_session, **options)
+        elif reply.clear_session:
+            bottle.response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=secure)
+
     @app.post("/rpc/v1")
     def rpc() -> bytes:
+        problem = csrf_problem(bottle.request.environ)
+        if problem is not None:
+            bottle.response.status = 403
+            return respond(error_response(None, RpcError(ErrorKind.AUTHORIZATION, problem)), None)
         body = _read_body(bottle.request.environ, bottle.request.content_length, max_body)
         if body is None:
             too_big = invalid_request(f"request body exceeds the {max_body}-byte limit")
@@ -83,6 +159,7 @@ def build_app(directory: Directory, *, max_body: int = 4 * 1024 * 1024, call_tim
                 if not item.is_notification:
                     responses.append(error_response(request_id, exc))  # type: ignore[arg-type]
                 continue
+            apply_cookie(reply, ctx.secure)
             if reply.revision is not None:
                 revision = reply.revision if revision is None else max(revision, reply.revision)
             if not item.is_notification:
@@ -117,6 +194,17 @@ def build_app(directory: Directory, *, max_body: int = 4 * 1024 * 1024, call_tim
                 pass
         return bottle.HTTPResponse(status=200)  # the connection is already hijacked
 
+    @app.get("/static/local-root-ca.crt")
+    def root_ca() -> Any:
+        pem = _root_ca_pem(directory)
+        if pem is None:
+            bottle.response.status = 404
+            bottle.response.content_type = "application/json"
+            return _json.encode({"error": "there is no root CA yet: it is created at setup"})
+        bottle.response.content_type = "application/x-x509-ca-cert"
+        bottle.response.set_header("Content-Disposition", 'attachment; filename="local-root-ca.crt"')
+        return pem
+
     @app.get("/")
     def index() -> Any:
         return bottle.static_file("index.html", root=str(STATIC))
@@ -142,6 +230,15 @@ def build_app(directory: Directory, *, max_body: int = 4 * 1024 * 1024, call_tim
         return _json.encode({"error": "internal error; see the server log"})
 
     return app
+
+
+def _root_ca_pem(directory: Directory) -> str | None:
+    if directory.get("certs") is None:
+        return None
+    from startos.protocol.certs import GetAuthority
+
+    ca = directory.ask("certs", GetAuthority(), timeout=10)
+    return None if ca is None else str(ca.pem)
 
 
 def _read_body(environ: dict[str, Any], length: int, limit: int) -> bytes | None:

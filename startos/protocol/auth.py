@@ -1,0 +1,180 @@
+"""Setup, the master password and sessions: messages and RPC methods."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from startos.protocol.base import Message, Params, Result
+from startos.protocol.rpc import NoParams, method
+
+PASSWORD_MIN = 12
+PASSWORD_MAX = 64
+NAME_MAX = 64
+LANGUAGES = ("en", "fr", "de", "pl", "es")
+Language = Literal["en", "fr", "de", "pl", "es"]
+
+# -- RPC params and results ----------------------------------------------------------------------
+
+
+class SetupStatus(Result, frozen=True):
+    status: Literal["needs-setup", "complete"]
+
+
+class SetupExecuteParams(Params, frozen=True):
+    server_name: str
+    password: str
+
+
+class SetupResult(Result, frozen=True):
+    server_id: str
+    name: str
+    hostname: str
+    mdns_address: str
+    root_ca: str | None
+    ca_fingerprint: str | None
+    info_html: str
+
+
+class LoginParams(Params, frozen=True):
+    password: str
+    ephemeral: bool = False
+
+
+class SessionInfo(Result, frozen=True):
+    logged_in: str
+    last_active: str
+    user_agent: str | None = None
+
+
+class SessionList(Result, frozen=True):
+    current: str | None
+    sessions: dict[str, SessionInfo]
+
+
+class SessionKillParams(Params, frozen=True):
+    ids: list[str]
+
+
+class ChangePasswordParams(Params, frozen=True):
+    old_password: str
+    new_password: str
+
+
+class ResetPasswordParams(Params, frozen=True):
+    new_password: str
+
+
+class SetLanguageParams(Params, frozen=True):
+    language: Language
+
+
+class SetHostnameParams(Params, frozen=True):
+    name: str
+
+
+method(
+    "setup.status",
+    "Whether the server still needs its initial setup.",
+    NoParams,
+    SetupStatus,
+    auth=False,
+    before_setup=True,
+)
+method(
+    "setup.execute",
+    "Initial setup: server name and master password; creates the root CA.",
+    SetupExecuteParams,
+    SetupResult,
+    auth=False,
+    before_setup=True,
+    mutating=True,
+)
+method("auth.login", "Log in with the master password; sets the `session` cookie.", LoginParams, None, auth=False)
+method("auth.logout", "End the current session.", NoParams, None)
+method("auth.session.list", "Every active session; `current` is the caller's.", NoParams, SessionList)
+method("auth.session.kill", "End the given sessions.", SessionKillParams, None)
+method(
+    "auth.change-password",
+    "Change the master password (needs the old one); ends other sessions.",
+    ChangePasswordParams,
+    None,
+    mutating=True,
+)
+method(
+    "auth.reset-password",
+    "Set a new master password without the old one; only from the machine itself.",
+    ResetPasswordParams,
+    None,
+    local_only=True,
+    mutating=True,
+)
+method("auth.get-pubkey", "The server's public key (a JWK).", NoParams, dict[str, str])
+method(
+    "server.set-language", "Set the interface language (en, fr, de, pl, es).", SetLanguageParams, None, mutating=True
+)
+method(
+    "server.set-hostname",
+    "Rename the server; its mDNS address and certificate follow.",
+    SetHostnameParams,
+    None,
+    mutating=True,
+)
+
+# -- actor messages ------------------------------------------------------------------------------
+
+
+class HashPassword(Message, frozen=True):
+    """Reply with an Argon2id hash of ``password`` (computed off the hub)."""
+
+    password: str
+
+
+class Login(Message, frozen=True):
+    """Check the password (rate limited); reply with a ``NewSession``."""
+
+    password: str
+    ephemeral: bool = False
+    user_agent: str | None = None
+
+
+class NewSession(msgspec.Struct, frozen=True):
+    id: str
+    token: str
+
+
+class CheckSession(Message, frozen=True):
+    """Reply with the session id for ``token``, or ``None``; records activity."""
+
+    token: str | None
+
+
+class Logout(Message, frozen=True):
+    token: str
+
+
+class ListSessions(Message, frozen=True):
+    current_token: str | None = None
+
+
+class KillSessions(Message, frozen=True):
+    ids: list[str]
+
+
+class ChangePassword(Message, frozen=True):
+    old_password: str
+    new_password: str
+    keep_token: str | None = None
+
+
+class ResetPassword(Message, frozen=True):
+    new_password: str
+
+
+class IsSetUp(Message, frozen=True):
+    """Reply ``True`` once initial setup has completed."""
+
+
+class SetupCompleted(Message, frozen=True):
+    """Told by setup once its patch is committed."""
