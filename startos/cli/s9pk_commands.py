@@ -154,10 +154,27 @@ def list_ingredients(
     click.echo(" ".join(str(p) for p in sources.ingredients()))
 
 
-@s9pk.group("inspect")
+class FileFirstGroup(click.Group):
+    """A group whose S9PK argument may come first (StartOS's order) or last.
+
+    ``inspect hello.s9pk manifest`` and ``inspect manifest hello.s9pk`` mean the same: when the
+    first word is one of the subcommands and the last one names an existing file, that file is
+    moved to the front before click parses the line.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if len(args) >= 2 and args[0] in self.commands and os.path.isfile(args[-1]) and not args[-1].startswith("-"):
+            args = [args[-1], *args[:-1]]
+        return super().parse_args(ctx, args)
+
+
+@s9pk.group("inspect", cls=FileFirstGroup)
 @click.argument("s9pk_path", metavar="S9PK", type=click.Path(dir_okay=False))
 def inspect(s9pk_path: str) -> None:
-    """Show a package's manifest, file tree, a file's contents, or its commitment."""
+    """Show a package's manifest, file tree, a file's contents, or its commitment.
+
+    The S9PK file may come before or after the subcommand.
+    """
 
 
 def _parent_s9pk() -> str:
@@ -237,7 +254,7 @@ def verify(file: str, trusted: tuple[str, ...]) -> None:
     )
 
 
-@s9pk.group("edit")
+@s9pk.group("edit", cls=FileFirstGroup)
 @click.argument("s9pk_path", metavar="S9PK", type=click.Path(dir_okay=False))
 def edit(s9pk_path: str) -> None:
     """Change a package and re-sign it with your developer key."""

@@ -227,3 +227,23 @@ def test_default_key_location(cli: click.Group, tmp_path: Path,
     path = tmp_path / "cfg" / "startos-py" / "developer.key.pem"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert run(cli, "pubkey").stdout.startswith("-----BEGIN PUBLIC KEY-----")
+
+
+def test_inspect_and_edit_accept_the_file_after_the_subcommand(tmp_path: Path) -> None:
+    """``inspect manifest FILE`` works like StartOS's ``inspect FILE manifest``."""
+    from click.testing import CliRunner
+
+    from startos.cli.start_cli import cli
+
+    runner = CliRunner()
+    key = tmp_path / "key.pem"
+    out = tmp_path / "hello.s9pk"
+    fixture = Path(__file__).parent / "fixtures" / "hello"
+    assert runner.invoke(cli, ["init", "key", "--developer-key-path", str(key)]).exit_code == 0
+    packed = runner.invoke(cli, ["s9pk", "pack", str(fixture), "-o", str(out), "--developer-key-path", str(key)])
+    assert packed.exit_code == 0, packed.output
+    first = runner.invoke(cli, ["s9pk", "inspect", str(out), "manifest"])
+    last = runner.invoke(cli, ["s9pk", "inspect", "manifest", str(out)])
+    assert first.exit_code == last.exit_code == 0 and first.stdout == last.stdout
+    cat_last = runner.invoke(cli, ["s9pk", "inspect", "cat", "LICENSE.md", str(out)])
+    assert cat_last.exit_code == 0 and cat_last.stdout
