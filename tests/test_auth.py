@@ -12,6 +12,7 @@ import psutil
 import pytest
 
 from startos.actors.tree import TreeConfig, start_tree
+from startos.protocol.certs import GetTlsAddress
 from startos.protocol.store import DbDump
 from startos.webui.server import GetAddress
 
@@ -104,7 +105,7 @@ def test_bad_setup_input_is_refused_and_changes_nothing(http: Http, name: str, p
 
 def test_login_sets_a_strict_httponly_cookie_and_stores_only_its_hash(web_tree: TreeHarness, http: Http) -> None:
     http.call("setup.execute", {"serverName": "Box", "password": PASSWORD})
-    status, headers, body = http.post(
+    _status, headers, body = http.post(
         json.dumps({"jsonrpc": "2.0", "id": 1, "method": "auth.login", "params": {"password": PASSWORD}})
     )
     assert body["result"] is None
@@ -217,7 +218,7 @@ def lan_tree(tmp_path: Path) -> Iterator[tuple[TreeHarness, str]]:
 def test_plain_http_from_the_lan_serves_only_the_wizard_then_redirects(lan_tree: tuple[TreeHarness, str]) -> None:
     harness, url = lan_tree
     lan = Http(url)
-    status, body = lan.get("/")
+    status, _body = lan.get("/")
     assert status == 200  # the setup wizard, before setup
     set_up_server(Http(url.replace(url.split("//")[1].split(":")[0], "127.0.0.1")))
     status, _ = lan.get("/static/local-root-ca.crt")
@@ -225,10 +226,34 @@ def test_plain_http_from_the_lan_serves_only_the_wizard_then_redirects(lan_tree:
     lan.conn.request("GET", "/some/page?x=1")
     response = lan.conn.getresponse()
     response.read()
-    assert response.status == 301 and response.getheader("Location", "").startswith("https://")
-    assert response.getheader("Location", "").endswith("/some/page?x=1")
+    location = response.getheader("Location", "")
+    tls_port = harness.ask("web-tls", GetTlsAddress()).port
+    assert response.status == 301 and location.startswith("https://") and tls_port != 0
+    assert location.endswith(f":{tls_port}/some/page?x=1")
     status, _, answer = lan.post(
         json.dumps({"jsonrpc": "2.0", "id": 1, "method": "auth.login", "params": {"password": PASSWORD}})
     )
     assert status == 403 and code_of(answer) == 34 and "https://" in answer["error"]["data"]["details"]
     lan.close()
+
+
+def test_the_session_cookie_is_secure_over_https(tmp_path: Path) -> None:
+    import http.client
+    import ssl
+
+    harness = TreeHarness(start_tree(TreeConfig(data_dir=tmp_path / "data", port=0, tls_port=0)))
+    try:
+        port = harness.ask("web", GetAddress()).port
+        result = set_up_server(Http(f"http://127.0.0.1:{port}"))
+        context = ssl.create_default_context(cadata=result["rootCa"])
+        tls_port = harness.ask("web-tls", GetTlsAddress()).port
+        conn = http.client.HTTPSConnection("localhost", tls_port, context=context, timeout=30)
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "auth.login", "params": {"password": PASSWORD}})
+        conn.request("POST", "/rpc/v1", body=body, headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        response.read()
+        cookie = response.getheader("Set-Cookie", "")
+        assert cookie.startswith("session=") and "Secure" in cookie and "HttpOnly" in cookie
+        conn.close()
+    finally:
+        harness.close()

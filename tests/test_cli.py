@@ -14,7 +14,6 @@ from startos.cli.start_cli import cli
 
 from .conftest import TreeHarness
 
-
 PASSWORD = "a master password that is long"
 
 
@@ -26,10 +25,14 @@ def make_runner(web_tree: TreeHarness, tmp_path: Path, *, local: bool):  # type:
         result = runner.invoke(
             cli,
             [
-                "-H", web_tree.url,  # type: ignore[attr-defined]
-                "--auth-cookie", str(auth_cookie),
-                "--cookie-path", str(tmp_path / "cookies.json"),
-                "--format", fmt,
+                "-H",
+                web_tree.url,  # type: ignore[attr-defined]
+                "--auth-cookie",
+                str(auth_cookie),
+                "--cookie-path",
+                str(tmp_path / "cookies.json"),
+                "--format",
+                fmt,
                 *args,
             ],
             input=input,
@@ -48,7 +51,7 @@ def fresh(web_tree: TreeHarness, tmp_path: Path):  # type: ignore[no-untyped-def
 @pytest.fixture
 def run(fresh):  # type: ignore[no-untyped-def]
     """start-cli as root on the machine, against a set-up server."""
-    code, out, err = fresh("setup", "execute", "CLI Box", "--password-stdin", input=PASSWORD + "\n")
+    code, _out, err = fresh("setup", "execute", "CLI Box", "--password-stdin", input=PASSWORD + "\n")
     assert code == 0, err
     return fresh
 
@@ -141,8 +144,9 @@ def test_setup_status_and_execute_once(fresh, tmp_path: Path) -> None:  # type: 
     code, out, err = fresh("db", "dump")
     assert code == 1 and "not set up yet" in err
     info = tmp_path / "StartOS-info.html"
-    code, out, err = fresh("setup", "execute", "My Cool Server", "--password-stdin", "-o", str(info),
-                           input=PASSWORD + "\n")
+    code, out, err = fresh(
+        "setup", "execute", "My Cool Server", "--password-stdin", "-o", str(info), input=PASSWORD + "\n"
+    )
     assert code == 0 and "my-cool-server.local" in out, err
     assert "my-cool-server.local" in info.read_text()
     assert fresh("setup", "status") == (0, "complete\n", "")

@@ -317,6 +317,48 @@ def _other_ca_file(tmp_path: Path) -> Path:
     return path
 
 
+# -- through the API (setup.execute and server.set-hostname call the certs actor) ---------------
+
+
+def test_setup_turns_https_on_and_set_hostname_reissues(tls_tree: TreeHarness, tmp_path: Path) -> None:
+    from .conftest import PASSWORD, set_up_server
+    from .rpc_client import Http
+
+    plain = Http(tls_tree.url)  # type: ignore[attr-defined]
+    try:
+        setup = set_up_server(plain)
+        status, downloaded = plain.get("/static/local-root-ca.crt")
+    finally:
+        plain.close()
+    assert status == 200 and downloaded.decode() == setup["rootCa"]
+    ca = tls_tree.ask("certs", GetAuthority())
+    assert setup["caFingerprint"] == ca.fingerprint
+    ca_file = tmp_path / "local-root-ca.crt"
+    ca_file.write_text(setup["rootCa"])
+    wait_until(lambda: tls_tree.ask("web-tls", GetTlsAddress()).listening, what="HTTPS listening")
+    address = setup["mdnsAddress"]  # my-cool-server.local
+
+    secure = Http(tls_tree.url)  # type: ignore[attr-defined]
+    secure.conn.close()
+    secure.conn = https(tls_tree, ca_file, address)
+    try:
+        assert "error" not in secure.call("auth.login", {"password": PASSWORD})
+        assert "error" not in secure.call("server.set-hostname", {"name": "Renamed Box"})
+    finally:
+        secure.close()
+
+    def serves(name: str) -> bool:
+        try:
+            https(tls_tree, ca_file, name).close()
+        except ssl.SSLCertVerificationError:
+            return False
+        return True
+
+    wait_until(lambda: serves("renamed-box.local"), what="the certificate for the new name")
+    assert not serves(address)
+    assert tls_tree.ask("certs", GetAuthority()) == ca  # same CA: devices keep trusting the server
+
+
 # -- renewal ------------------------------------------------------------------------------------
 
 

@@ -196,3 +196,13 @@ def test_a_full_disk_rolls_back_and_loses_nothing_committed(tiny_disk: Path) -> 
     again = start_store(tiny_disk / "state.sqlite3")
     assert again.ask(DbRevision()) == dump.id + 1
     again.stop()
+
+
+def test_the_database_is_private_to_the_server_user(data_dir: Path) -> None:
+    store = start_store(data_dir / "db" / "state.sqlite3")
+    store.ask(DbPut(pointer="/public/ui/x", value=1))
+    db_dir = data_dir / "db"
+    assert db_dir.stat().st_mode & 0o777 == 0o700
+    for path in db_dir.iterdir():
+        assert path.stat().st_mode & 0o077 == 0, f"{path.name} is readable by others"
+    store.stop()

@@ -15,7 +15,7 @@ from .helpers import wait_until
 
 def test_any_actor_answers_typed_messages_by_name(tree: TreeHarness) -> None:
     children = tree.ask("root", WhichChildren())
-    assert [c.id for c in children][0] == "store" and "facade" in [c.id for c in children]
+    assert next(c.id for c in children) == "store" and "facade" in [c.id for c in children]
     assert all(c.state == "running" for c in children)
     assert isinstance(tree.ask("store", DbRevision()), int)
     reply = tree.ask("facade", RpcCall(method="echo", params={"message": "hi"}))

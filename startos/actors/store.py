@@ -14,6 +14,7 @@ visible, on disk or in memory.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import time
 from collections import deque
@@ -179,7 +180,9 @@ class StoreActor(Actor):
     # -- lifecycle -----------------------------------------------------------------------------
 
     def on_start(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # /private holds keys and the password hash: the database is for the server's user only.
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.path.parent, 0o700)
         # One thread owns the connection: SQLite's C calls would otherwise hold the gevent hub.
         self._pool = ThreadPool(1)
         doc, revision, log, since_snapshot = self._db(self._open)
@@ -389,6 +392,9 @@ class StoreActor(Actor):
             raise StoreError(f"state database {self.path}: {exc}") from exc
 
     def _open(self) -> tuple[Any, int, list[Revision], int]:
+        # SQLite gives its -wal and -shm files the database file's mode: create that one 0600.
+        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+        os.chmod(self.path, 0o600)
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._conn = conn
         conn.execute("PRAGMA journal_mode=WAL")

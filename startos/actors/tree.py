@@ -128,7 +128,7 @@ def child_specs(config: TreeConfig, directory: Directory) -> list[ChildSpec]:
 
 def start_tree(config: TreeConfig) -> Tree:
     """Boot the tree and wait until every child has started (raises if one could not)."""
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     directory = Directory()
     specs = child_specs(config, directory)
     if config.only is not None:

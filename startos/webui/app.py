@@ -81,6 +81,16 @@ def build_app(
             local_root=local_cookie is not None and local_cookie.matches(presented),
         )
 
+    def current_tls_port() -> int | None:
+        if tls_port != 0:
+            return tls_port
+        if directory.get("web-tls") is None:  # port 0: ask the HTTPS server which one it got
+            return None
+        from startos.protocol.certs import GetTlsAddress
+
+        port: int = directory.ask("web-tls", GetTlsAddress(), timeout=10).port
+        return port
+
     @app.hook("before_request")
     def lan_http_policy() -> None:
         environ = bottle.request.environ
@@ -91,7 +101,7 @@ def build_app(
             return
         if not server_is_set_up() and not path.startswith("/ws/"):
             return  # the setup wizard is served over HTTP to whoever sets the server up
-        target = https_url(environ, tls_port)
+        target = https_url(environ, current_tls_port())
         if bottle.request.method == "GET" and target is not None:
             raise bottle.HTTPResponse(status=301, headers={"Location": target})
         where = f": use {target}" if target else ""
