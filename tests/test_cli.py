@@ -82,12 +82,15 @@ def test_db_put_dump_apply(run) -> None:  # type: ignore[no-untyped-def]
     code, out, _ = run("db", "put", "/public/ui/theme", '"dark"')
     base = revision_of(out)
     code, out, _ = run("db", "apply", '[{"op": "add", "path": "/public/ui/n", "value": 3}]')
-    assert (code, revision_of(out)) == (0, base + 1)
+    second = revision_of(out)
+    assert code == 0 and second > base  # other actors may commit in between: ids only grow
     code, out, _ = run("db", "dump", "-p", "/public/ui", fmt="json")
-    assert json.loads(out) == {"id": base + 1, "value": {"theme": "dark", "n": 3}}
+    dumped = json.loads(out)
+    assert dumped["id"] >= second and dumped["value"] == {"theme": "dark", "n": 3}
     code, out, _ = run("db", "dump", "-p", "/public/ui")
-    assert out.startswith(f"revision {base + 1}\n")
-    assert run("db", "put-ui", "/theme", '"light"') == (0, f"revision {base + 2}\n", "")
+    assert revision_of(out) >= second
+    code, out, _ = run("db", "put-ui", "/theme", '"light"')
+    assert code == 0 and revision_of(out) > second
     code, out, _ = run("db", "dump", "-p", "/public/ui/theme", fmt="json")
     assert json.loads(out)["value"] == "light"
 
