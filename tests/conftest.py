@@ -114,7 +114,7 @@ def data_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def tree(data_dir: Path) -> Iterator[TreeHarness]:
     """The tree without its web server: message any actor by name, watch the patch stream."""
-    harness = TreeHarness(start_tree(TreeConfig(data_dir=data_dir, port=None)))
+    harness = TreeHarness(start_tree(TreeConfig(data_dir=data_dir, port=None, mdns=False)))
     yield harness
     harness.close()
 
@@ -124,7 +124,7 @@ def web_tree(data_dir: Path) -> Iterator[TreeHarness]:
     """The whole tree with its HTTP server on a free loopback port (``harness.url``)."""
     from startos.webui.server import GetAddress
 
-    harness = TreeHarness(start_tree(TreeConfig(data_dir=data_dir, port=0, max_body=64 * 1024)))
+    harness = TreeHarness(start_tree(TreeConfig(data_dir=data_dir, port=0, max_body=64 * 1024, mdns=False)))
     address = harness.ask("web", GetAddress())
     harness.url = f"http://127.0.0.1:{address.port}"  # type: ignore[attr-defined]
     yield harness

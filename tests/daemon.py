@@ -24,7 +24,7 @@ class Daemon:
         self.url = ""
         self._log = open(log, "ab")  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(
-            [str(BIN / "startd"), "--data-dir", str(data_dir), "--bind", "127.0.0.1:0", "--log-format", "json"],
+            [str(BIN / "startd"), "--data-dir", str(data_dir), "--bind", "127.0.0.1:0", "--log-format", "json", "--no-mdns"],
             stdout=self._log,
             stderr=self._log,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},

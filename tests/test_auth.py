@@ -208,7 +208,7 @@ def lan_tree(tmp_path: Path) -> Iterator[tuple[TreeHarness, str]]:
     address = lan_address()
     if address is None:
         pytest.skip("this machine has no non-loopback IPv4 address")
-    config = TreeConfig(data_dir=tmp_path / "data", host="0.0.0.0", port=0, tls_port=0)
+    config = TreeConfig(data_dir=tmp_path / "data", host="0.0.0.0", port=0, tls_port=0, mdns=False)
     harness = TreeHarness(start_tree(config))
     port = harness.ask("web", GetAddress()).port
     yield harness, f"http://{address}:{port}"
@@ -241,7 +241,7 @@ def test_the_session_cookie_is_secure_over_https(tmp_path: Path) -> None:
     import http.client
     import ssl
 
-    harness = TreeHarness(start_tree(TreeConfig(data_dir=tmp_path / "data", port=0, tls_port=0)))
+    harness = TreeHarness(start_tree(TreeConfig(data_dir=tmp_path / "data", port=0, tls_port=0, mdns=False)))
     try:
         port = harness.ask("web", GetAddress()).port
         result = set_up_server(Http(f"http://127.0.0.1:{port}"))

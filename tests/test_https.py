@@ -54,7 +54,7 @@ def tls_tree(data_dir: Path) -> Iterator[TreeHarness]:
 def _boot(data_dir: Path) -> TreeHarness:
     from startos.webui.server import GetAddress
 
-    harness = TreeHarness(start_tree(TreeConfig(data_dir=data_dir, port=0, tls_port=0, max_body=64 * 1024)))
+    harness = TreeHarness(start_tree(TreeConfig(data_dir=data_dir, port=0, tls_port=0, max_body=64 * 1024, mdns=False)))
     harness.url = f"http://127.0.0.1:{harness.ask('web', GetAddress()).port}"  # type: ignore[attr-defined]
     harness.tls_port = harness.ask("web-tls", GetTlsAddress()).port  # type: ignore[attr-defined]
     return harness

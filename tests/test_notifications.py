@@ -187,7 +187,7 @@ def test_notifications_survive_a_restart(data_dir: Path, tree: TreeHarness) -> N
     a, b = notify(tree, "a"), notify(tree, "b")
     tree.ask("notifications", MarkSeen(ids=[a]))
     assert tree.tree.stop(timeout=10)
-    again = TreeHarness(start_tree(TreeConfig(data_dir=data_dir, port=None)))
+    again = TreeHarness(start_tree(TreeConfig(data_dir=data_dir, port=None, mdns=False)))
     try:
         assert listed(again) == [(b, "b", False), (a, "a", True)]
         assert unread(again) == 1
@@ -200,7 +200,7 @@ def test_a_drifted_count_is_repaired_at_start(data_dir: Path, tree: TreeHarness)
     notify(tree, "a")
     tree.ask("store", DbPut(pointer=f"/public/serverInfo/{UNREAD}", value=17))
     assert tree.tree.stop(timeout=10)
-    again = TreeHarness(start_tree(TreeConfig(data_dir=data_dir, port=None)))
+    again = TreeHarness(start_tree(TreeConfig(data_dir=data_dir, port=None, mdns=False)))
     try:
         assert unread(again) == 1
     finally:
@@ -254,7 +254,7 @@ def test_listing_stays_fast_with_thousands(tree: TreeHarness) -> None:
         wait_started(ref, timeout=10)
         started = time.perf_counter()
         for before in range(2001, 1, -40):
-            page = ref.ask(ListNotifications(before=before))
+            page: list[Any] = ref.ask(ListNotifications(before=before))  # type: ignore[assignment]
             assert page[0].id == before - 1
         elapsed = (time.perf_counter() - started) / 50
         assert elapsed < 0.005, f"one page took {elapsed * 1000:.2f} ms"

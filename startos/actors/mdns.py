@@ -17,9 +17,12 @@ The status is published at ``/public/serverInfo/network/mdns``. On stop the name
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import ipaddress
 import logging
 import socket
+from collections.abc import Coroutine
 from typing import Any
 
 import gevent
@@ -57,6 +60,18 @@ logging.getLogger("zeroconf").addFilter(_GoodbyesAlreadySent())
 NETWORK = "/public/serverInfo/network"
 STATUS = f"{NETWORK}/mdns"
 SERVICE_TYPE = "_http._tcp.local."
+LOOP_TIMEOUT = 15.0  # seconds; a registration takes about 1.7 s
+
+
+async def _register(zc: Zeroconf, info: ServiceInfo) -> None:
+    # Probe, then wait for the announcements too (as Zeroconf.register_service does).
+    broadcasts = await zc.async_register_service(info, allow_name_change=True)
+    await broadcasts
+
+
+async def _update(zc: Zeroconf, info: ServiceInfo) -> None:
+    broadcasts = await zc.async_update_service(info)
+    await broadcasts
 
 
 class InvalidHostname(StartOSError):
@@ -119,6 +134,8 @@ class MdnsActor(Actor):
         self.store_timeout = store_timeout
         self._desired: str | None = None
         self._wake = Event()
+        self._stopping = False
+        self._inflight: concurrent.futures.Future[None] | None = None
         self._worker: gevent.Greenlet | None = None
         self._zc: Zeroconf | None = None
         self._bound: list[str | int] | None = None  # what ``_zc`` listens on
@@ -132,14 +149,16 @@ class MdnsActor(Actor):
     # -- lifecycle -----------------------------------------------------------------------------
 
     def on_start(self) -> None:
-        hostname = self.directory.ask("store", DbDump(pointer="/public/serverInfo"), timeout=self.store_timeout)
-        name = hostname.value.get("hostname") if isinstance(hostname.value, dict) else None
+        info = self.directory.ask("store", DbDump(pointer="/public/serverInfo"), timeout=self.store_timeout).value
+        name = info.get("hostname")
         if name is not None:
             try:
                 self._desired = self._checked(name)
             except InvalidHostname:
                 logger.warning("not advertising the stored hostname %r: it is not a valid DNS label", name)
         self._status = MdnsStatus(hostname=self._desired, advertised=False)
+        if (info.get("network") or {}).get("mdns") == msgspec.to_builtins(self._status):
+            self._published = self._status  # as the last stop left it: no revision needed
         self._publish()
         self._worker = gevent.spawn(self._run)
         self._wake.set()
@@ -159,9 +178,20 @@ class MdnsActor(Actor):
             gevent.spawn(self._close)
 
     def _close(self) -> None:
+        # Ask the worker to finish its step rather than kill it anywhere: killed inside
+        # ``Zeroconf()`` it would leave a loop thread nobody can close. A registration in
+        # flight is cancelled on zeroconf's loop, so this takes milliseconds, not 1.7 s.
+        self._stopping = True
+        self._wake.set()
+        inflight = self._inflight
+        if inflight is not None:
+            inflight.cancel()
         worker, self._worker = self._worker, None
         if worker is not None:
-            worker.kill(block=True, timeout=5.0)
+            worker.join(timeout=5.0)
+            if not worker.dead:
+                logger.error("the mDNS worker did not stop within 5 s; killing it")
+                worker.kill(block=True, timeout=2.0)
         try:
             self._shut_zeroconf()
         except Exception:
@@ -206,12 +236,16 @@ class MdnsActor(Actor):
     # -- the worker ----------------------------------------------------------------------------
 
     def _run(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.wait(timeout=self.refresh_interval)
             self._wake.clear()
+            if self._stopping:
+                return
             try:
                 self._reconcile()
             except Exception as exc:  # noqa: BLE001 (network trouble: report it, retry on the next wake)
+                if self._stopping:
+                    return  # the registration was cancelled by _close
                 logger.warning("mDNS advertisement of %r failed: %s", self._desired, exc)
                 self._status = MdnsStatus(
                     hostname=self._desired, advertised=False, addresses=self._status.addresses, error=str(exc)
@@ -239,16 +273,36 @@ class MdnsActor(Actor):
             self._bound = bind
         info = self._service(desired, addresses)
         if self._info is not None and current.hostname == desired:
-            self._zc.update_service(info)  # same name, new addresses: no new probing needed
+            self._in_loop(self._zc, _update(self._zc, info))  # same name, new addresses: no probing
         else:
             self._drop_registration()
             self._status = MdnsStatus(hostname=desired, advertised=False, addresses=addresses)
             self._publish()
             # A rename told while this probes sets ``_wake`` again: the next round handles it.
-            self._zc.register_service(info, allow_name_change=True)
+            self._in_loop(self._zc, _register(self._zc, info))
         self._info = info
         self._status = MdnsStatus(hostname=desired, advertised=True, addresses=addresses)
         logger.info("advertising %s.local", desired, extra={"addresses": addresses})
+
+    def _in_loop(self, zc: Zeroconf, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` on zeroconf's loop and wait; if this greenlet is killed, cancel it there.
+
+        zeroconf's own blocking calls would leave a killed registration pending in its loop, and
+        ``close()`` then waits a second for it (and logs "Task was destroyed but it is pending").
+        """
+        assert zc.loop is not None  # set by Zeroconf() (it starts its own loop thread)
+        if self._stopping:  # _close came while this step was on its way here
+            coro.close()
+            raise concurrent.futures.CancelledError()
+        future = asyncio.run_coroutine_threadsafe(coro, zc.loop)
+        self._inflight = future
+        try:
+            future.result(timeout=LOOP_TIMEOUT)
+        except BaseException:
+            future.cancel()
+            raise
+        finally:
+            self._inflight = None
 
     def _drop_registration(self) -> None:
         info, self._info = self._info, None

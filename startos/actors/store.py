@@ -79,6 +79,7 @@ def initial_document() -> dict[str, Any]:
                 "language": "en",
                 "caFingerprint": None,
                 "pubkey": None,
+                "network": {},
             },
             "packageData": {},
             "ui": {},

@@ -34,6 +34,8 @@ class TreeConfig:
     store_options: dict[str, Any] = field(default_factory=dict)
     # Start only these children (by id), e.g. {"store"} for a bare state tree; None: all of them.
     only: frozenset[str] | None = None
+    # Advertise <hostname>.local over multicast DNS (off where another responder owns the name).
+    mdns: bool = True
     tls_host: str | None = None  # None: the same host as HTTP
     tls_port: int | None = None  # None: no HTTPS server
 
@@ -91,6 +93,8 @@ def child_specs(config: TreeConfig, directory: Directory) -> list[ChildSpec]:
         ChildSpec(id="mdns", start=lambda: MdnsActor.start(directory, port=config.port or 80)),
         ChildSpec(id="facade", start=lambda: FacadeActor.start(directory)),
     ]
+    if not config.mdns:
+        specs = [spec for spec in specs if spec.id != "mdns"]
     if config.port is not None:
         from startos.webui.policy import LocalCookie
         from startos.webui.server import WebServerActor

@@ -1,0 +1,123 @@
+"""Browser fixtures: Debian's chromium driven by Playwright for Python (REFERENCE.md §10).
+
+One browser per test session, a fresh context (cookies, storage, downloads) per test, and a
+screenshot of every page of a failed test written to its tmp dir.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import greenlet
+import pytest
+
+CHROMIUM = os.environ.get("STARTOS_CHROMIUM", "/usr/bin/chromium")
+# Without the background-networking flags Chromium keeps calling hosts this closed network refuses.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+logger = logging.getLogger(__name__)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Remember each phase's outcome on the item, so fixtures can tell a failed test at teardown."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+class RunningLoopConfinement:
+    """Keep Playwright's asyncio loop away from the in-process server's greenlets.
+
+    Between calls, Playwright's sync API leaves its loop set as asyncio's *running loop*
+    (``wait_for_future`` in playwright/_impl/_greenlets.py), and asyncio keeps that per OS
+    thread. Under gevent the tree's actors share the test's thread, so they took Playwright's
+    loop for theirs: zeroconf in the mDNS actor then failed on close ("Bad file descriptor")
+    and the tree spent 5 s killing it at every teardown. This greenlet trace keeps two values:
+    one for Playwright's greenlets (the test's own and Playwright's fibers) and one for every
+    other greenlet, which so sees the same running loop as in a server without Playwright.
+    """
+
+    def __init__(self) -> None:
+        self.test_greenlet = greenlet.getcurrent()
+        self.playwright_value: Any = asyncio._get_running_loop()
+        self.other_value: Any = self.playwright_value
+        self.previous: Callable[[str, Any], None] | None = None
+
+    def _is_playwright(self, g: greenlet.greenlet) -> bool:
+        return g is self.test_greenlet or type(g).__module__ == "playwright._impl._greenlets"
+
+    def __call__(self, event: str, args: Any) -> None:
+        if event in ("switch", "throw"):
+            origin, target = args
+            leaving, entering = self._is_playwright(origin), self._is_playwright(target)
+            if leaving and not entering:
+                self.playwright_value = asyncio._get_running_loop()
+                asyncio._set_running_loop(self.other_value)
+            elif entering and not leaving:
+                self.other_value = asyncio._get_running_loop()
+                asyncio._set_running_loop(self.playwright_value)
+        if self.previous is not None:
+            self.previous(event, args)
+
+    def __enter__(self) -> RunningLoopConfinement:
+        self.previous = greenlet.settrace(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        greenlet.settrace(self.previous)
+        asyncio._set_running_loop(None)  # Playwright's loop is closed by now
+
+
+@pytest.fixture(scope="package")
+def browser() -> Iterator[Any]:
+    """One chromium for all the browser tests; a context per test keeps them apart.
+
+    Package scope: it starts before any test's server (pytest sets up wider scopes first) and
+    stops when the browser tests are done, so the rest of the suite runs without Playwright
+    (whose sync API leaves its loop marked running in the test's thread).
+    """
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no chromium at {CHROMIUM} (install Debian's chromium: apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with RunningLoopConfinement(), sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def context(browser: Any, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """A fresh browser context (no cookies, no storage) per test; screenshots if the test failed."""
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 800}, locale="en-US")
+    context.set_default_timeout(10_000)
+    yield context
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        for index, page in enumerate(context.pages):
+            shot = tmp_path / f"failure-{index}.png"
+            try:
+                page.screenshot(path=str(shot), full_page=True)
+                logger.error("screenshot of the failed page: %s", shot)
+                print(f"screenshot of the failed page: {shot}")
+            except Exception:  # noqa: BLE001 (teardown must go on)
+                pass
+    context.close()
+
+
+@pytest.fixture
+def page(context: Any) -> Any:
+    """A page in the test's fresh context."""
+    return context.new_page()
