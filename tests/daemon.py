@@ -24,7 +24,16 @@ class Daemon:
         self.url = ""
         self._log = open(log, "ab")  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(
-            [str(BIN / "startd"), "--data-dir", str(data_dir), "--bind", "127.0.0.1:0", "--log-format", "json", "--no-mdns"],
+            [
+                str(BIN / "startd"),
+                "--data-dir",
+                str(data_dir),
+                "--bind",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+                "--no-mdns",
+            ],
             stdout=self._log,
             stderr=self._log,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -55,9 +64,13 @@ class Daemon:
         """start-cli as root on this machine: it presents the local cookie file."""
         return subprocess.run(
             [
-                str(BIN / "start-cli"), "-H", self.url,
-                "--auth-cookie", str(self.data_dir / "rpc.authcookie"),
-                "--cookie-path", str(self.log_path.with_suffix(".cookies.json")),
+                str(BIN / "start-cli"),
+                "-H",
+                self.url,
+                "--auth-cookie",
+                str(self.data_dir / "rpc.authcookie"),
+                "--cookie-path",
+                str(self.log_path.with_suffix(".cookies.json")),
                 *args,
             ],
             capture_output=True,
