@@ -59,10 +59,13 @@ class Directory:
                 raise ActorNotFound(f"no live actor named {name!r} after {timeout:g} s")
             self._changed.wait(timeout=min(remaining, 0.05))
 
-    def ask(self, name: str, message: object, timeout: float | None = 10.0) -> Any:
-        """Ask the actor called ``name``; raise ``ActorNotFound`` if it is not there."""
+    def ask(self, name: str, message: object, timeout: float | None = 10.0, *, wait: float = 0.0) -> Any:
+        """Ask the actor called ``name``; raise ``ActorNotFound`` if it is not there.
+
+        ``wait`` seconds are granted for it to (re)appear, e.g. while its supervisor restarts it.
+        """
         try:
-            return self.ref(name).ask(message, timeout=timeout)
+            return self.ref(name, timeout=wait).ask(message, timeout=timeout)
         except ActorDeadError as exc:
             raise ActorNotFound(f"actor {name!r} died before answering: {exc}") from exc
 

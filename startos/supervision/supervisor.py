@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import gevent
@@ -103,7 +103,8 @@ class Supervisor(Actor):
     """Starts, watches and restarts its children by an OTP strategy.
 
     ``directory`` (optional) is kept current with ``child id -> ref`` so other actors and tests
-    can find a child by name across restarts. ``observer`` (optional) is told a
+    can find a child by name across restarts. ``observer`` (optional: a ref, or a function
+    returning the current ref, for an observer that may itself be restarted) is told a
     ``ChildStateChanged`` on every transition.
     """
 
@@ -116,7 +117,7 @@ class Supervisor(Actor):
         intensity: int = 3,
         period: float = 5.0,
         directory: Directory | None = None,
-        observer: ActorRef[Any] | None = None,
+        observer: ActorRef[Any] | Callable[[], ActorRef[Any] | None] | None = None,
     ) -> None:
         super().__init__()
         self.name = name
@@ -405,9 +406,10 @@ class Supervisor(Actor):
         old = child.state
         check_transition(old, new)
         child.state = new
-        if self.observer is not None and old is not new:
+        observer = self.observer() if callable(self.observer) else self.observer
+        if observer is not None and old is not new:
             _tell_quietly(
-                self.observer,
+                observer,
                 ChildStateChanged(
                     supervisor=self.name,
                     child=child.spec.id,

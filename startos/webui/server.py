@@ -29,7 +29,8 @@ class BoundAddress(msgspec.Struct, frozen=True):
 
 class _QuietHandler(WSGIHandler):
     def log_request(self) -> None:
-        logger.debug("%s", self.format_request())
+        if logger.isEnabledFor(logging.DEBUG):  # format_request costs a few µs per request
+            logger.debug("%s", self.format_request())
 
 
 class NoDelayWSGIServer(WSGIServer):
