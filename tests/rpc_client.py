@@ -15,7 +15,7 @@ class Http:
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
         self.url = url
-        self.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        self.conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
         self.cookies: dict[str, str] = {}
         self.password: str | None = None
 

@@ -213,3 +213,25 @@ def test_phone_width_uses_a_drawer(server: tuple[str, Http], page: Page) -> None
     page.get_by_test_id("nav-system").click()
     expect(page.get_by_role("heading", name="System", exact=True)).to_be_visible()
     expect(page.get_by_test_id("nav-system")).not_to_be_in_viewport()
+
+
+def test_change_password_from_the_system_page(server: tuple[str, Http], page: Page) -> None:
+    url, _ = server
+    log_in(page, url)
+    page.get_by_test_id("nav-system").click()
+    sessions = page.get_by_test_id("session")
+    expect(sessions).to_have_count(2)  # the browser's and the RPC client's
+    expect(sessions.filter(has_text="This session")).to_contain_text("Chromium on Linux")
+
+    form = page.get_by_test_id("change-password")
+    form.get_by_label("Current password").fill(PASSWORD)
+    form.get_by_label("New password").fill("a brand new passphrase")
+    form.get_by_label("Confirm password").fill("a brand new passphrase")
+    form.get_by_role("button", name="Change password").click()
+    expect(page.get_by_test_id("password-message")).to_contain_text("Password changed", timeout=SLOW)
+    expect(sessions).to_have_count(1)  # the other session was logged out
+
+    page.get_by_test_id("logout").click()
+    page.get_by_label("Master password").fill("a brand new passphrase")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_test_id("server-name")).to_have_text(SERVER_NAME, timeout=SLOW)

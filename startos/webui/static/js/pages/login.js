@@ -32,6 +32,10 @@ export function LoginPage({ onLoggedIn, onNeedsSetup }) {
 
   const waiting = Math.max(0, Math.ceil((waitUntil - now) / 1000));
 
+  useEffect(() => {
+    if (waiting === 0 && error && error.kind === "rate") setError(null); // the wait is over
+  }, [waiting]);
+
   const submit = async (e) => {
     e.preventDefault();
     if (!password || busy || waiting) return;
@@ -76,7 +80,7 @@ export function LoginPage({ onLoggedIn, onNeedsSetup }) {
       </${Alert}>` : null}
       <${Button} type="submit" class="btn-block" loading=${busy} disabled=${!password || waiting > 0}>
         ${t("login.submit")}</${Button}>
-      <p class="muted small center">${t("login.forgot")}</p>
+      <p class="muted small center forgot">${t("login.forgot")} <code>start-cli auth reset-password</code></p>
     </form>
   </${AuthLayout}>`;
 }

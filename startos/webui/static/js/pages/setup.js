@@ -47,10 +47,15 @@ function ChooseStep({ onFresh }) {
   </div>`;
 }
 
+/** Characters as the server counts them (code points, not UTF-16 units). */
+export function passwordLength(password) {
+  return [...password].length;
+}
+
 export function nameProblem(name) {
   const trimmed = name.trim();
   if (!trimmed) return t("setup.name.empty");
-  if (trimmed.length > NAME_MAX) return t("setup.name.tooLong", { max: NAME_MAX });
+  if ([...trimmed].length > NAME_MAX) return t("setup.name.tooLong", { max: NAME_MAX });
   if (!hostnameLabel(trimmed)) return t("setup.name.needsLetter");
   return null;
 }
@@ -58,7 +63,9 @@ export function nameProblem(name) {
 function NameStep({ name, setName, onBack, onNext }) {
   const [touched, setTouched] = useState(false);
   const input = useRef(null);
-  useEffect(() => input.current && input.current.focus(), []);
+  useEffect(() => {
+    if (input.current) input.current.focus();
+  }, []);
   const problem = nameProblem(name);
   const label = hostnameLabel(name.trim());
   const submit = (e) => {
@@ -71,7 +78,7 @@ function NameStep({ name, setName, onBack, onNext }) {
     <p class="lead">${t("setup.name.intro")}</p>
     <${Field} id="server-name" label=${t("setup.name.label")} error=${name || touched ? problem : null}>
       <input id="server-name" class="input" ref=${input} value=${name} maxlength=${NAME_MAX + 16} autocomplete="off"
-        placeholder=${t("setup.name.placeholder")} aria-invalid=${touched && problem ? "true" : null}
+        placeholder=${t("setup.name.placeholder")} aria-invalid=${(name || touched) && problem ? "true" : null}
         onInput=${(e) => setName(e.currentTarget.value)} onBlur=${() => setTouched(true)} />
     </${Field}>
     <div class="address-preview" aria-live="polite">
@@ -95,8 +102,9 @@ function PasswordStep({ name, password, setPassword, confirm, setConfirm, error,
     const el = document.getElementById("setup-password");
     if (el) el.focus();
   }, []);
-  const longEnough = password.length >= PASSWORD_MIN;
-  const shortEnough = password.length <= PASSWORD_MAX;
+  const length = passwordLength(password);
+  const longEnough = length >= PASSWORD_MIN;
+  const shortEnough = length <= PASSWORD_MAX;
   const matches = password.length > 0 && password === confirm;
   const valid = longEnough && shortEnough && matches;
   const submit = (e) => {

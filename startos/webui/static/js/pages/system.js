@@ -3,7 +3,7 @@ import { html, useCallback, useEffect, useState } from "../html.js";
 import { LANGUAGES, formatRelative, setLanguage, t } from "../i18n.js";
 import { call } from "../rpc.js";
 import { Alert, Button, Card, CopyButton, Field, Icon, LanguageSelect, PasswordInput, Spinner, UsernameHint, errorText, localAddress } from "../ui.js";
-import { PASSWORD_MAX, PASSWORD_MIN, nameProblem } from "./setup.js";
+import { PASSWORD_MAX, PASSWORD_MIN, nameProblem, passwordLength } from "./setup.js";
 
 function About({ info }) {
   const rows = [
@@ -97,7 +97,8 @@ function ChangePassword({ account, onChanged }) {
   const [confirm, setConfirm] = useState("");
   const [busy, setBusy] = useState(false);
   const [message, setMessage] = useState(null);
-  const lengthOk = newPassword.length >= PASSWORD_MIN && newPassword.length <= PASSWORD_MAX;
+  const length = passwordLength(newPassword);
+  const lengthOk = length >= PASSWORD_MIN && length <= PASSWORD_MAX;
   const matches = newPassword === confirm;
   const valid = oldPassword && lengthOk && matches;
 
