@@ -104,8 +104,8 @@ class FacadeActor(Actor):
         return "FacadeActor"
 
     def on_stop(self) -> None:
-        for sub in self._claims.values():
-            sub.close()
+        for item in self._claims.values():
+            _close_claim(item)
         self._claims.clear()
 
     @handles(RpcCall)
@@ -116,11 +116,11 @@ class FacadeActor(Actor):
 
     @handles(ClaimSubscription)
     def claim(self, message: ClaimSubscription) -> Any:
-        """The subscription waiting for this guid; each guid can be claimed once."""
-        sub = self._claims.pop(message.guid, None)
-        if sub is None:
-            raise RpcError(ErrorKind.NOT_FOUND, f"no pending subscription {message.guid!r} (expired or used)")
-        return sub
+        """What is waiting for this guid (a stream or an upload); each guid can be claimed once."""
+        item = self._claims.pop(message.guid, None)
+        if item is None:
+            raise RpcError(ErrorKind.NOT_FOUND, f"nothing is waiting for {message.guid!r} (expired or used)")
+        return item
 
     def _run(self, message: RpcCall, reply: pykka.Future[Any] | None) -> None:
         try:
@@ -224,16 +224,29 @@ class FacadeActor(Actor):
             self._spec_cache = openrpc_document(METHODS)
         return self._spec_cache
 
-    def hold_subscription(self, sub: Any) -> str:
+    def hold_claim(self, item: Any, window: float = SUBSCRIBE_CLAIM_WINDOW) -> str:
+        """Keep ``item`` for whoever presents the returned guid within ``window`` seconds.
+
+        Items are ``("stream", source, initial)`` (a patch or log stream for ``/ws/rpc/{guid}``)
+        or ``("upload", params)`` (a sideload for ``/rest/upload/{guid}``).
+        """
         guid = uuid.uuid4().hex
-        self._claims[guid] = sub
-        gevent.spawn_later(SUBSCRIBE_CLAIM_WINDOW, self._expire, guid)
+        self._claims[guid] = item
+        gevent.spawn_later(window, self._expire, guid)
         return guid
 
+    def hold_subscription(self, sub: Any) -> str:
+        return self.hold_claim(("stream", sub, []))
+
     def _expire(self, guid: str) -> None:
-        sub = self._claims.pop(guid, None)
-        if sub is not None:
-            sub.close()
+        item = self._claims.pop(guid, None)
+        if item is not None:
+            _close_claim(item)
+
+
+def _close_claim(item: Any) -> None:
+    if isinstance(item, tuple) and item and item[0] == "stream":
+        item[1].close()
 
 
 def _load_handlers() -> None:

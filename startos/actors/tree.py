@@ -14,6 +14,7 @@ from startos.actors.certificates import CertificateActor
 from startos.actors.facade import FacadeActor
 from startos.actors.mdns import MdnsActor
 from startos.actors.notifications import NotificationActor
+from startos.actors.services.manager import ServicesActor
 from startos.actors.store import StoreActor
 from startos.protocol.supervision import ChildSpec
 from startos.supervision import Directory, Supervisor, kill, wait_exited, wait_started
@@ -36,6 +37,8 @@ class TreeConfig:
     only: frozenset[str] | None = None
     # Advertise <hostname>.local over multicast DNS (off where another responder owns the name).
     mdns: bool = True
+    # Where services run: "auto" (namespaces when root allows, else plain processes), "process", "namespace".
+    sandbox: str = "auto"
     tls_host: str | None = None  # None: the same host as HTTP
     tls_port: int | None = None  # None: no HTTPS server
 
@@ -91,6 +94,17 @@ def child_specs(config: TreeConfig, directory: Directory) -> list[ChildSpec]:
         # Leaves nothing else depends on at start: here, a crash of one restarts only what follows.
         ChildSpec(id="notifications", start=lambda: NotificationActor.start(directory)),
         ChildSpec(id="mdns", start=lambda: MdnsActor.start(directory, port=config.port or 80)),
+        ChildSpec(
+            id="services-sup",
+            type="supervisor",
+            shutdown=None,
+            start=lambda: Supervisor.start("services-sup", directory=directory, intensity=100, period=10.0),
+        ),
+        ChildSpec(
+            id="services",
+            start=lambda: ServicesActor.start(directory, config.data_dir, sandbox_preference=config.sandbox),
+            shutdown=30.0,
+        ),
         ChildSpec(id="facade", start=lambda: FacadeActor.start(directory)),
     ]
     if not config.mdns:
@@ -111,6 +125,7 @@ def child_specs(config: TreeConfig, directory: Directory) -> list[ChildSpec]:
                     max_body=config.max_body,
                     local_cookie=local_cookie,
                     tls_port=config.tls_port,
+                    upload_dir=config.data_dir / "tmp" / "uploads",
                 ),
             )
         )
@@ -118,7 +133,7 @@ def child_specs(config: TreeConfig, directory: Directory) -> list[ChildSpec]:
         from startos.webui.tls import TlsWebServerActor
 
         tls_host, tls_port = config.tls_host or config.host, config.tls_port
-        tls_options: dict[str, Any] = {"max_body": config.max_body}
+        tls_options: dict[str, Any] = {"max_body": config.max_body, "upload_dir": config.data_dir / "tmp" / "uploads"}
         if config.port is not None:
             tls_options["local_cookie"] = local_cookie  # the same app as over HTTP, same cookie file
         specs.append(
@@ -137,9 +152,7 @@ def start_tree(config: TreeConfig) -> Tree:
     specs = child_specs(config, directory)
     if config.only is not None:
         specs = [spec for spec in specs if spec.id in config.only]
-    root = Supervisor.start(
-        "root", specs, strategy="rest_for_one", intensity=5, period=10.0, directory=directory
-    )
+    root = Supervisor.start("root", specs, strategy="rest_for_one", intensity=5, period=10.0, directory=directory)
     wait_started(root, timeout=60)
     directory.register("root", root)
     return Tree(config=config, root=root, directory=directory)

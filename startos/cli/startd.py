@@ -75,11 +75,24 @@ def _lock(data_dir: Path) -> Any:
     help="json: one object per line; auto: text on a terminal, json otherwise.",
 )
 @click.option(
+    "--sandbox",
+    type=click.Choice(["auto", "process", "namespace"]),
+    default="auto",
+    show_default=True,
+    help="Where services run: namespaces (root on Linux), plain processes, or the best available.",
+)
+@click.option(
     "--no-mdns", is_flag=True, help="Do not advertise <hostname>.local (e.g. when avahi already answers for it)."
 )
 @click.version_option(__version__, prog_name="startd")
 def main(
-    data_dir: Path | None, bind: str, bind_tls: str | None, log_level: str, log_format: str, no_mdns: bool
+    data_dir: Path | None,
+    bind: str,
+    bind_tls: str | None,
+    log_level: str,
+    log_format: str,
+    sandbox: str,
+    no_mdns: bool,
 ) -> None:
     """Run the startos-py server: the state tree, the JSON-RPC API and the dashboard."""
     logs.configure(log_level, log_format)
@@ -99,7 +112,15 @@ def main(
     gevent.signal_handler(signal.SIGINT, on_signal, signal.SIGINT)
     try:
         tree = start_tree(
-            TreeConfig(data_dir=data_dir, host=host, port=port, tls_host=tls_host, tls_port=tls_port, mdns=not no_mdns)
+            TreeConfig(
+                data_dir=data_dir,
+                host=host,
+                port=port,
+                tls_host=tls_host,
+                tls_port=tls_port,
+                mdns=not no_mdns,
+                sandbox=sandbox,
+            )
         )
     except Exception as exc:  # noqa: BLE001 (any boot failure: one line, exit 1)
         logger.error("startd could not start: %s", exc)

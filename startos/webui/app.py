@@ -15,6 +15,7 @@ import msgspec
 import simple_websocket
 
 from startos.actors.facade import CallContext, ClaimSubscription, RpcCall, RpcReply
+from startos.errors import StartOSError
 from startos.protocol.auth import IsSetUp
 from startos.protocol.errors import ErrorKind
 from startos.protocol.jsonrpc import (
@@ -24,6 +25,7 @@ from startos.protocol.jsonrpc import (
     parse_body,
     result_response,
 )
+from startos.protocol.packages import InstallPackage
 from startos.supervision import ActorNotFound, Directory
 from startos.webui.policy import (
     ALWAYS_OPEN,
@@ -34,6 +36,7 @@ from startos.webui.policy import (
     is_loopback,
     is_secure,
 )
+from startos.webui.uploads import receive_upload
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +53,8 @@ def build_app(
     call_timeout: float = 120.0,
     local_cookie: LocalCookie | None = None,
     tls_port: int | None = None,
+    upload_dir: Path | None = None,
+    max_upload: int = 16 * 1024**3,
 ) -> bottle.Bottle:
     """The WSGI app for one tree, addressing its facade through ``directory``.
 
@@ -184,25 +189,57 @@ def build_app(
     @app.get("/ws/rpc/<guid>")
     def patch_socket(guid: str) -> Any:
         try:
-            sub: Any = directory.ref("facade").ask(ClaimSubscription(guid=guid), timeout=10)
+            claimed: Any = directory.ref("facade").ask(ClaimSubscription(guid=guid), timeout=10)
         except (RpcError, ActorNotFound) as exc:
             bottle.response.status = 404
             bottle.response.content_type = "application/json"
             return _json.encode({"error": str(exc)})
+        if not (isinstance(claimed, tuple) and claimed[0] == "stream"):
+            bottle.response.status = 404
+            bottle.response.content_type = "application/json"
+            return _json.encode({"error": f"{guid} is not a stream"})
+        _kind, source, initial = claimed
         try:
             ws = simple_websocket.Server.accept(bottle.request.environ)
         except Exception:
-            sub.close()
+            source.close()
             raise
         try:
-            _stream(ws, sub)
+            _stream(ws, source, initial)
         finally:
-            sub.close()
+            source.close()
             try:
                 ws.close()
             except Exception:  # noqa: BLE001 (a transport boundary: logged, answered as a JSON-RPC error)
                 pass
         return bottle.HTTPResponse(status=200)  # the connection is already hijacked
+
+    @app.route("/rest/upload/<guid>", method=["PUT", "POST"])
+    def upload(guid: str) -> bytes:
+        """Receive a sideloaded .s9pk (streamed to disk, never whole in memory), then install it."""
+        bottle.response.content_type = "application/json"
+        try:
+            claimed: Any = directory.ref("facade").ask(ClaimSubscription(guid=guid), timeout=10)
+        except (RpcError, ActorNotFound) as exc:
+            bottle.response.status = 404
+            return _json.encode(error_response(None, RpcError(ErrorKind.NOT_FOUND, str(exc))))
+        if not (isinstance(claimed, tuple) and claimed[0] == "upload") or upload_dir is None:
+            bottle.response.status = 404
+            return _json.encode(error_response(None, RpcError(ErrorKind.NOT_FOUND, f"{guid} is not an upload")))
+        params = claimed[1]
+        try:
+            path = receive_upload(bottle.request.environ, upload_dir, guid, max_upload)
+            started = directory.ask(
+                "services", InstallPackage(path=str(path), accept_new_key=params.accept_new_key, remove_source=True),
+                timeout=600,
+            )
+        except RpcError as exc:
+            bottle.response.status = 400
+            return _json.encode(error_response(None, exc))
+        except StartOSError as exc:
+            bottle.response.status = 400
+            return _json.encode(error_response(None, RpcError(exc.kind, exc.message)))
+        return _json.encode(result_response(None, started))
 
     @app.get("/static/local-root-ca.crt")
     def root_ca() -> Any:
@@ -262,8 +299,11 @@ def _read_body(environ: dict[str, Any], length: int, limit: int) -> bytes | None
     return None if len(body) > limit else body
 
 
-def _stream(ws: simple_websocket.Server, sub: Any) -> None:
-    """Forward revisions to the socket until either side ends."""
+def _stream(ws: simple_websocket.Server, sub: Any, initial: list[Any]) -> None:
+    """Send ``initial`` items, then forward the source's items until either side ends.
+
+    Items are msgspec structs (a state revision ``{id, patch}``, a log line ``{cursor, ...}``).
+    """
     import gevent
 
     def watch_client() -> None:
@@ -278,13 +318,15 @@ def _stream(ws: simple_websocket.Server, sub: Any) -> None:
 
     reader = gevent.spawn(watch_client)
     try:
+        for item in initial:
+            ws.send(_json.encode(item).decode())
         while True:
-            revision = sub.get()
-            if revision is None:
+            item = sub.get()
+            if item is None:
                 if sub.closed == "overflow":
                     ws.close(reason=1013, message="subscriber fell behind; subscribe again")
                 break
-            ws.send(_json.encode({"id": revision.id, "patch": revision.patch}).decode())
+            ws.send(_json.encode(item).decode())
     except simple_websocket.ConnectionClosed:
         pass
     finally:

@@ -1,0 +1,1 @@
+"""Crashy: a daemon that exits on a schedule."""

@@ -1,0 +1,1 @@
+"""Hello World: a greeting and a visit counter over HTTP."""

@@ -1,0 +1,1 @@
+"""Slow Sync: a fake, slow synchronization that reports its progress."""

@@ -1,0 +1,120 @@
+"""Services over RPC: install, sideload, lifecycle, logs and stats."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from startos.actors.facade import CallContext, FacadeActor
+from startos.actors.registry import rpc
+from startos.protocol.packages import (
+    CancelInstall,
+    FollowLogs,
+    GetLogs,
+    GetStats,
+    InstallPackage,
+    InstallParams,
+    InstallStarted,
+    ListPackages,
+    LogsFollowParams,
+    LogsFollowResult,
+    LogsParams,
+    LogsResult,
+    PackageIdParams,
+    PackageSummary,
+    RebuildPackage,
+    SetDesired,
+    SideloadParams,
+    SideloadResult,
+    Stats,
+    UninstallPackage,
+)
+from startos.protocol.rpc import NoParams
+from startos.protocol.store import DbDump
+
+INSTALL_TIMEOUT = 600.0
+
+
+@rpc("package.list")
+def _list(facade: FacadeActor, _params: NoParams, _ctx: CallContext) -> list[PackageSummary]:
+    result: list[PackageSummary] = facade.ask("services", ListPackages())
+    return result
+
+
+@rpc("package.installed-version")
+def _installed_version(facade: FacadeActor, params: PackageIdParams, _ctx: CallContext) -> str | None:
+    data = facade.ask("store", DbDump(pointer="/public/packageData")).value
+    entry = data.get(params.id)
+    if entry is None or entry["stateInfo"]["state"] == "installing":
+        return None
+    return str(entry["stateInfo"]["manifest"]["version"])
+
+
+@rpc("package.install")
+def _install(facade: FacadeActor, params: InstallParams, _ctx: CallContext) -> InstallStarted:
+    started: InstallStarted = facade.directory.ask(
+        "services", InstallPackage(path=params.path, accept_new_key=params.accept_new_key), timeout=INSTALL_TIMEOUT
+    )
+    return started
+
+
+@rpc("package.sideload")
+def _sideload(facade: FacadeActor, params: SideloadParams, _ctx: CallContext) -> SideloadResult:
+    return SideloadResult(upload=facade.hold_claim(("upload", params), window=60.0))
+
+
+@rpc("package.cancel-install")
+def _cancel(facade: FacadeActor, params: PackageIdParams, _ctx: CallContext) -> None:
+    facade.ask("services", CancelInstall(id=params.id))
+
+
+@rpc("package.uninstall")
+def _uninstall(facade: FacadeActor, params: PackageIdParams, _ctx: CallContext) -> None:
+    facade.directory.ask("services", UninstallPackage(id=params.id), timeout=INSTALL_TIMEOUT)
+
+
+@rpc("package.start")
+def _start(facade: FacadeActor, params: PackageIdParams, _ctx: CallContext) -> int:
+    return int(facade.ask("services", SetDesired(id=params.id, desired="running")))
+
+
+@rpc("package.stop")
+def _stop(facade: FacadeActor, params: PackageIdParams, _ctx: CallContext) -> int:
+    return int(facade.ask("services", SetDesired(id=params.id, desired="stopped")))
+
+
+@rpc("package.restart")
+def _restart(facade: FacadeActor, params: PackageIdParams, _ctx: CallContext) -> int:
+    return int(facade.ask("services", SetDesired(id=params.id, desired="restarting")))
+
+
+@rpc("package.rebuild")
+def _rebuild(facade: FacadeActor, params: PackageIdParams, _ctx: CallContext) -> None:
+    facade.directory.ask("services", RebuildPackage(id=params.id), timeout=INSTALL_TIMEOUT)
+
+
+def _cursors(entries: list[Any]) -> tuple[int | None, int | None]:
+    return (entries[0].cursor, entries[-1].cursor) if entries else (None, None)
+
+
+@rpc("package.logs")
+def _logs(facade: FacadeActor, params: LogsParams, _ctx: CallContext) -> LogsResult:
+    limit = 50 if params.limit is None else max(1, min(params.limit, 10_000))
+    entries = facade.ask(
+        "services", GetLogs(id=params.id, limit=limit, cursor=params.cursor, before=params.before, boot=params.boot)
+    )
+    start, end = _cursors(entries)
+    return LogsResult(entries=entries, start_cursor=start, end_cursor=end)
+
+
+@rpc("package.logs.follow")
+def _logs_follow(facade: FacadeActor, params: LogsFollowParams, _ctx: CallContext) -> LogsFollowResult:
+    limit = 0 if params.limit is None else max(0, min(params.limit, 10_000))
+    recent, follower = facade.ask("services", FollowLogs(id=params.id, limit=limit, boot=params.boot))
+    guid = facade.hold_claim(("stream", follower, recent), window=30.0)
+    return LogsFollowResult(start_cursor=recent[0].cursor if recent else None, guid=guid)
+
+
+@rpc("package.stats")
+def _stats(facade: FacadeActor, params: PackageIdParams, _ctx: CallContext) -> Stats:
+    result: Stats = facade.ask("services", GetStats(id=params.id))
+    return result

@@ -1,0 +1,529 @@
+"""ServiceActor: one installed service, reconciling what it should do with what it does.
+
+It owns the service's sandbox, journal and runtime connection. Its desired state (stopped,
+running, restarting) lives in the state tree, so it survives restarts of startd; whenever the
+desired or the actual state changes, ``Reconcile`` compares them and acts:
+
+* desired running, not running: run the oneshots and start the daemons, each once the daemons it
+  ``requires`` are ready; the service counts as started when every daemon is ready;
+* desired stopped, running: stop the daemons in reverse order;
+* desired restarting: stop, then behave as running.
+
+Daemons are DaemonActors, dynamic children of the service's ``daemons:<id>`` supervisor, which
+restarts them with backoff and tells this actor every state change (``ChildStateChanged``): that
+is how a crash-looping daemon becomes visible in ``statusInfo`` and raises a notification.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import gevent
+import psutil
+
+from startos.actors.services.daemon import DaemonActor, DaemonLaunch, describe_status
+from startos.actors.services.install import version_dir
+from startos.actors.services.journal import Journal
+from startos.errors import StartOSError
+from startos.protocol import runtime as wire
+from startos.protocol.notifications import Notify
+from startos.protocol.packages import (
+    DaemonReady,
+    FollowLogs,
+    GetLogs,
+    GetStats,
+    Reconcile,
+    RunHook,
+    ServiceEvent,
+    Stats,
+)
+from startos.protocol.store import DbApply, DbDump
+from startos.protocol.supervision import (
+    ChildSpec,
+    ChildStateChanged,
+    DeleteChild,
+    StartChild,
+    TerminateChild,
+)
+from startos.runtime.host import RuntimeConnection, check_description, start_runtime
+from startos.sandbox import choose_sandbox
+from startos.sandbox.base import Sandbox, SandboxProcess, SandboxSpec
+from startos.supervision import Actor, Backoff, Directory, handles
+
+__all__ = ["ServiceActor", "ServiceError", "daemons_name", "service_name"]
+
+logger = logging.getLogger(__name__)
+
+DAEMON_BACKOFF = Backoff(
+    base=0.5, factor=2.0, cap=30.0, jitter=0.2, reset_after=60.0, crash_loop_after=5, cooldown=300.0
+)
+
+
+class ServiceError(StartOSError):
+    """Raised when a service operation fails; the message names the service."""
+
+
+def service_name(package_id: str) -> str:
+    return f"service:{package_id}"
+
+
+def daemons_name(package_id: str) -> str:
+    return f"daemons:{package_id}"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class ServiceActor(Actor):
+    """Reconciles one service's desired and actual state."""
+
+    def __init__(
+        self,
+        directory: Directory,
+        package_id: str,
+        package_dir: Path,
+        version: str,
+        *,
+        boot: str,
+        sandbox_preference: str = "auto",
+        manifest_volumes: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__()
+        self.directory = directory
+        self.id = package_id
+        self.dir = package_dir
+        self.version = version
+        self.boot = boot
+        self.sandbox_preference = sandbox_preference
+        self.manifest_volumes = manifest_volumes
+        self.sandbox: Sandbox | None = None
+        self.runtime: RuntimeConnection | None = None
+        self._runtime_process: SandboxProcess | None = None
+        self._oneshots: dict[str, wire.OneshotSpec] = {}
+        self._watch_runtime: gevent.Greenlet | None = None
+        self.journal: Journal | None = None
+        self.pointer = f"/public/packageData/{package_id}"
+        self._launches: dict[str, DaemonLaunch] = {}
+        self._requires: dict[str, list[str]] = {}
+        self._running: set[str] = set()
+        self._ready: set[str] = set()
+        self._generation = 0
+        self._started_at: str | None = None
+        self._reconciling = False
+
+    def __str__(self) -> str:
+        return f"ServiceActor[{self.id}]"
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        self.journal = Journal(self.dir / "logs.sqlite3", boot=self.boot)
+        spec = SandboxSpec(
+            package_id=self.id,
+            code_dir=version_dir(self.dir, self.version),
+            volumes_dir=self.dir / "volumes",
+            volume_ids=tuple(sorted(p.name for p in (self.dir / "volumes").iterdir()))
+            if (self.dir / "volumes").exists()
+            else (),
+            run_dir=self.dir / "run",
+            tmp_dir=self.dir / "tmp",
+        )
+        self._sweep_orphans()
+        self.sandbox = choose_sandbox(spec, self.sandbox_preference)
+        self.sandbox.create()
+        self.journal.append("startos", f"sandbox ready ({self.sandbox.kind}) for {self.id} {self.version}")
+        self._start_runtime()
+        self.actor_ref.tell(Reconcile())
+
+    def _start_runtime(self) -> None:
+        assert self.sandbox is not None and self.journal is not None
+        out_r, out_w = os.pipe()
+        try:
+            process, conn = start_runtime(self.sandbox, self.id, on_effect=self._effect, stdout=out_w, stderr=out_w)
+        finally:
+            os.close(out_w)
+        from gevent.fileobject import FileObject
+
+        self.journal.reader(FileObject(out_r, "rb", close=True), "runtime")
+        self._runtime_process, self.runtime = process, conn
+        conn.ping(timeout=30)
+        me = self.actor_ref
+
+        def watch() -> None:
+            status = process.wait()
+            try:
+                me.tell(ServiceEvent(kind="runtime-exited", data=status))
+            except Exception:  # noqa: BLE001 (the actor is already gone)
+                pass
+
+        self._watch_runtime = gevent.spawn(watch)
+
+    def _effect(self, effect: Any) -> Any:
+        """Effects from the package: progress notices, container address."""
+        if isinstance(effect, wire.ReportProgress):
+            data = {
+                "daemon": effect.daemon or "main",
+                "done": effect.done,
+                "total": effect.total,
+                "message": effect.message,
+            }
+            self.actor_ref.tell(ServiceEvent(kind="progress", data=data))
+            return None
+        if isinstance(effect, wire.GetContainerIp):
+            address = getattr(self.sandbox, "address", lambda: None)() or "127.0.0.1"
+            return wire.ContainerIp(ip=address)
+        raise ServiceError(f"{self.id} asked for an effect this server does not offer: {type(effect).__name__}")
+
+    def on_stop(self) -> None:
+        self._teardown()
+
+    def on_exit(self, reason: Any) -> None:
+        self._teardown()
+
+    def _teardown(self) -> None:
+        if self._watch_runtime is not None:
+            self._watch_runtime.kill(block=False)
+            self._watch_runtime = None
+        conn, self.runtime = self.runtime, None
+        if conn is not None:
+            try:
+                conn.shutdown(timeout=5)
+            except Exception:  # noqa: BLE001 (a dead runtime cannot be shut down; destroy below kills it)
+                pass
+            conn.close()
+        sandbox, self.sandbox = self.sandbox, None
+        if sandbox is not None:
+            try:
+                sandbox.destroy()
+            except Exception:
+                logger.exception("destroying the sandbox of %s failed", self.id)
+        journal, self.journal = self.journal, None
+        if journal is not None:
+            journal.close()
+        self._pidfile().unlink(missing_ok=True)
+
+    # -- reconciling ---------------------------------------------------------------------------
+
+    @handles(Reconcile)
+    def reconcile(self, _message: Reconcile) -> None:
+        """Compare desired and actual; start or stop daemons to close the gap."""
+        status = self.directory.ask("store", DbDump(pointer=f"{self.pointer}/statusInfo")).value
+        desired = status.get("desired", "stopped")
+        if desired == "restarting":
+            self._stop_daemons()
+            self._patch([{"op": "replace", "path": f"{self.pointer}/statusInfo/desired", "value": "running"}])
+            desired = "running"
+        if desired == "running" and not self._running:
+            self._start_daemons()
+        elif desired == "stopped" and self._running:
+            self._stop_daemons()
+
+    def _start_daemons(self) -> None:
+        launches = self._load_launches()
+        self._generation += 1
+        self._ready.clear()
+        self._patch([{"op": "replace", "path": f"{self.pointer}/statusInfo/error", "value": None}])
+        for daemon_id in self._startable():
+            self._start_daemon(daemon_id)
+        if not launches and not self._oneshots:
+            self._set_started()
+
+    def _startable(self) -> list[str]:
+        """Oneshots and daemons not yet started whose ``requires`` are all ready."""
+        return [
+            item
+            for item in [*self._oneshots, *self._launches]
+            if item not in self._running and all(r in self._ready for r in self._requires.get(item, []))
+        ]
+
+    def _start_daemon(self, daemon_id: str) -> None:
+        if daemon_id in self._oneshots:
+            self._start_oneshot(self._oneshots[daemon_id])
+            return
+        launch = self._launches[daemon_id]
+        me, generation = self.actor_ref, self._generation
+        sandbox, journal, package_id = self.sandbox, self.journal, self.id
+        assert sandbox is not None and journal is not None
+        spec = ChildSpec(
+            id=daemon_id,
+            start=lambda: DaemonActor.start(package_id, launch, sandbox, journal, me, generation),
+            backoff=DAEMON_BACKOFF,
+            shutdown=launch.term_timeout + 10.0,
+        )
+        self._running.add(daemon_id)
+        self.directory.ask(daemons_name(self.id), StartChild(spec=spec), timeout=60)
+        self._record_pids()
+
+    def _start_oneshot(self, oneshot: wire.OneshotSpec) -> None:
+        """Run a oneshot to completion on a greenlet; exit 0 counts as ready for what requires it."""
+        assert self.sandbox is not None and self.journal is not None
+        sandbox, journal, generation, me = self.sandbox, self.journal, self._generation, self.actor_ref
+        self._running.add(oneshot.id)
+        journal.append("startos", f"oneshot {oneshot.id} started")
+
+        def run() -> None:
+            out_r, out_w = os.pipe()
+            try:
+                process = sandbox.spawn(
+                    list(oneshot.argv),
+                    env=dict(oneshot.env),
+                    cwd=oneshot.cwd,
+                    user=oneshot.user,
+                    stdin=open(os.devnull, "rb"),  # noqa: SIM115
+                    stdout=out_w,
+                    stderr=out_w,
+                    title=oneshot.id,
+                )
+            except Exception as exc:  # noqa: BLE001 (reported as the oneshot's failure)
+                os.close(out_r)
+                me.tell(ServiceEvent(kind="oneshot-done", data=(oneshot.id, generation, str(exc))))
+                return
+            finally:
+                os.close(out_w)
+            from gevent.fileobject import FileObject
+
+            journal.reader(FileObject(out_r, "rb", close=True), f"{oneshot.id}/output")
+            status = process.wait(timeout=oneshot.timeout)
+            if status is None:
+                process.signal_group(signal.SIGKILL)
+                outcome: str | None = f"did not finish within {oneshot.timeout:g} s"
+            else:
+                outcome = None if status == 0 else describe_status(status)
+            me.tell(ServiceEvent(kind="oneshot-done", data=(oneshot.id, generation, outcome)))
+
+        gevent.spawn(run)
+
+    def _stop_daemons(self) -> None:
+        supervisor = daemons_name(self.id)
+        for oneshot in self._oneshots:
+            self._running.discard(oneshot)
+        for daemon_id in reversed(list(self._launches)):
+            if daemon_id in self._running:
+                self.directory.ask(supervisor, TerminateChild(id=daemon_id), timeout=None)
+                self.directory.ask(supervisor, DeleteChild(id=daemon_id), timeout=30)
+                self._running.discard(daemon_id)
+        self._ready.clear()
+        self._started_at = None
+        self._patch(
+            [
+                {"op": "replace", "path": f"{self.pointer}/statusInfo/started", "value": None},
+                {"op": "replace", "path": f"{self.pointer}/statusInfo/daemons", "value": {}},
+            ]
+        )
+
+    @handles(DaemonReady)
+    def daemon_ready(self, message: DaemonReady) -> None:
+        """A daemon passed its readiness check: start what waited for it."""
+        if message.generation != self._generation or message.daemon not in self._running:
+            return
+        self._ready.add(message.daemon)
+        self._record_pids()
+        for daemon_id in self._startable():
+            self._start_daemon(daemon_id)
+        if self._ready >= set(self._launches) | set(self._oneshots) and self._started_at is None:
+            self._set_started()
+
+    def _set_started(self) -> None:
+        self._started_at = _now()
+        self._patch([{"op": "replace", "path": f"{self.pointer}/statusInfo/started", "value": self._started_at}])
+
+    @handles(ChildStateChanged)
+    def daemon_state(self, event: ChildStateChanged) -> None:
+        """Mirror a daemon's supervision state into statusInfo; crash loops raise a notification."""
+        entry = {"state": event.new, "reason": event.reason, "failures": event.failures, "retryIn": event.retry_in}
+        self._patch([{"op": "add", "path": f"{self.pointer}/statusInfo/daemons/{event.child}", "value": entry}])
+        if event.new == "starting":
+            self._ready.discard(event.child)
+        if event.new == "running":
+            self._record_pids()
+        if event.new == "crash-looping":
+            message = (
+                f"The daemon {event.child} of {self.id} keeps failing ({event.reason}). "
+                f"It will be retried in {int(event.retry_in or 0)} s; see its logs."
+            )
+            self.directory.tell(
+                "notifications",
+                Notify(level="error", title=f"{self.id} is crash-looping", message=message, package_id=self.id),
+            )
+            self._patch([{"op": "replace", "path": f"{self.pointer}/statusInfo/error", "value": {"message": message}}])
+
+    @handles(ServiceEvent)
+    def service_event(self, event: ServiceEvent) -> None:
+        """Progress reports, finished oneshots, and the runtime's exit."""
+        if event.kind == "progress" and isinstance(event.data, dict):
+            daemon = str(event.data.get("daemon", "main"))
+            self._patch([{"op": "add", "path": f"{self.pointer}/statusInfo/progress/{daemon}", "value": event.data}])
+        elif event.kind == "oneshot-done":
+            oneshot_id, generation, failure = event.data
+            if generation != self._generation or oneshot_id not in self._running:
+                return
+            if failure is None:
+                self._ready.add(oneshot_id)
+                self.daemon_ready(DaemonReady(daemon=oneshot_id, generation=generation))
+            else:
+                message = f"oneshot {oneshot_id} of {self.id} failed: {failure}"
+                if self.journal is not None:
+                    self.journal.append("startos", message)
+                self._patch(
+                    [{"op": "replace", "path": f"{self.pointer}/statusInfo/error", "value": {"message": message}}]
+                )
+        elif event.kind == "runtime-exited":
+            # Without its runtime the service cannot be trusted to behave: crash, and let the
+            # supervisor rebuild it with backoff (never one try and then silence).
+            raise ServiceError(f"the runtime of {self.id} {describe_status(int(event.data))}")
+
+    @handles(RunHook)
+    def run_hook(self, message: RunHook) -> None:
+        """Run an init/uninit hook or a migration in the package's runtime."""
+        assert self.runtime is not None
+        if self.journal is not None:
+            self.journal.append("startos", f"running {message.hook} {message.kind or ''}".rstrip())
+        if message.hook == "init":
+            self.runtime.run_init(message.kind, message.other_version, timeout=message.timeout)  # type: ignore[arg-type]
+        elif message.hook == "uninit":
+            self.runtime.run_uninit(message.kind, message.other_version, timeout=message.timeout)  # type: ignore[arg-type]
+        elif message.hook == "migration":  # from the version that was installed to this one
+            assert message.other_version is not None
+            self.runtime.run_migration(message.other_version, self.version, timeout=message.timeout)
+        elif message.hook == "migration-to":  # from this version to an older one (a downgrade)
+            assert message.other_version is not None
+            self.runtime.run_migration(self.version, message.other_version, timeout=message.timeout)
+        elif message.hook == "stop":
+            self._stop_daemons()
+        else:
+            raise ServiceError(f"unknown hook {message.hook!r}")
+
+    # -- logs and stats ------------------------------------------------------------------------
+
+    @handles(GetLogs)
+    def logs(self, message: GetLogs) -> list[Any]:
+        """A page of the journal."""
+        assert self.journal is not None
+        return self.journal.read(limit=message.limit, cursor=message.cursor, before=message.before, boot=message.boot)
+
+    @handles(FollowLogs)
+    def follow(self, message: FollowLogs) -> Any:
+        """A follower of the journal (and the last ``limit`` lines to show first)."""
+        assert self.journal is not None
+        recent = self.journal.read(limit=message.limit, boot=message.boot) if message.limit else []
+        return recent, self.journal.follow()
+
+    @handles(GetStats)
+    def stats(self, _message: GetStats) -> Stats:
+        """CPU, memory and processes of everything in the sandbox."""
+        assert self.sandbox is not None
+        raw = self.sandbox.stats()
+        return Stats(
+            cpu_percent=float(raw.get("cpu_percent", 0.0)),
+            memory_bytes=int(raw.get("memory_bytes", 0)),
+            processes=int(raw.get("processes", 0)),
+            memory_limit_bytes=raw.get("memory_limit_bytes"),
+        )
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _load_launches(self) -> dict[str, DaemonLaunch]:
+        """Ask the package what to run (its main function) and turn it into launches."""
+        assert self.runtime is not None
+        description = self.runtime.describe(main=True, timeout=60)
+        check_description(description, self.manifest_volumes or description.volumes, self.id)
+        launches: dict[str, DaemonLaunch] = {}
+        requires: dict[str, list[str]] = {}
+        for daemon in description.daemons:
+            launches[daemon.id] = DaemonLaunch(
+                daemon.id,
+                list(daemon.argv),
+                env=dict(daemon.env),
+                cwd=daemon.cwd,
+                user=daemon.user,
+                term_timeout=daemon.stop_timeout,
+                ready=self._probe(daemon),
+                stop_signal=daemon.stop_signal,
+            )
+            requires[daemon.id] = list(daemon.requires)
+        self._oneshots = {o.id: o for o in description.oneshots}
+        for oneshot in description.oneshots:
+            requires[oneshot.id] = list(oneshot.requires)
+        self._launches, self._requires = launches, requires
+        return launches
+
+    def _probe(self, daemon: wire.DaemonSpec) -> Any:
+        """Readiness runs in the runtime: inside the sandbox, 127.0.0.1 is the service's own."""
+        if daemon.ready is None:
+            return None
+        runtime, daemon_id, timeout = self.runtime, daemon.id, daemon.ready.timeout
+
+        def check() -> bool:
+            assert runtime is not None
+            return runtime.run_check(daemon_id, timeout=timeout + 5).result == "success"
+
+        return check
+
+    def _patch(self, ops: list[dict[str, Any]]) -> None:
+        self.directory.ask("store", DbApply(patch=ops))
+
+    def _pidfile(self) -> Path:
+        return self.dir / "run" / "pids.json"
+
+    def _record_pids(self) -> None:
+        """Remember every process of the service, so a startd killed with -9 can sweep them."""
+        pids = []
+        members: set[int] = getattr(self.sandbox, "members", set)()
+        for pid in members:
+            try:
+                pids.append([pid, psutil.Process(pid).create_time()])
+            except psutil.Error:
+                continue
+        path = self._pidfile()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(pids))
+
+    def _sweep_orphans(self) -> None:
+        """Kill processes of this service left by a previous startd that died without stopping them."""
+        path = self._pidfile()
+        try:
+            recorded = json.loads(path.read_text())
+        except (OSError, ValueError):
+            recorded = []
+        killed = 0
+        for pid, created in recorded:
+            try:
+                proc = psutil.Process(pid)
+                if abs(proc.create_time() - created) > 0.01:
+                    continue  # the pid now belongs to someone else
+                os.killpg(os.getpgid(pid), signal.SIGKILL)
+                killed += 1
+            except (psutil.Error, ProcessLookupError, PermissionError):
+                continue
+        if killed and self.journal is not None:
+            self.journal.append("startos", f"killed {killed} processes left over from a previous run")
+        path.unlink(missing_ok=True)
+
+
+def http_status(url: str, timeout: float = 2.0) -> int | None:
+    """The HTTP status ``url`` answers with, or ``None`` when it does not answer."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except (OSError, ValueError):
+        return None
+
+
+def tcp_probe(host: str, port: int, timeout: float = 2.0) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False

@@ -1,0 +1,263 @@
+"""``start-cli package``: install (sideload), start, stop, logs, stats, uninstall."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from startos.cli.output import emit, table
+from startos.cli.start_cli import Context, pass_ctx
+from startos.errors import StartOSError
+from startos.s9pk import Package
+
+POLL = 0.2  # seconds between looks at the install's progress in the state tree
+CHUNK = 1024 * 1024
+
+
+@click.group()
+def package() -> None:
+    """Install, run and inspect services."""
+
+
+@package.command("list")
+@pass_ctx
+def list_(ctx: Context) -> None:
+    """List installed packages."""
+    result = ctx.call("package.list")
+    if ctx.format == "json":
+        emit(result, "json")
+        return
+    table(
+        [[p["id"], p["version"], p["title"], p["state"], p["status"]] for p in result],
+        ["id", "version", "title", "state", "status"],
+    )
+
+
+@package.command("installed-version")
+@click.argument("package_id", metavar="ID")
+@pass_ctx
+def installed_version(ctx: Context, package_id: str) -> None:
+    """Show the installed version of package ID (nothing if it is not installed)."""
+    emit(ctx.call("package.installed-version", {"id": package_id}), ctx.format)
+
+
+@package.command("install")
+@click.argument("package_id", metavar="[ID]", required=False)
+@click.argument("version", required=False)
+@click.option(
+    "-s",
+    "--sideload",
+    "sideload",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Install this local .s9pk file (uploaded to the server).",
+)
+@click.option("--accept-new-key", is_flag=True, help="Accept an update signed by a different developer key.")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask before installing when the package shows an alert.")
+@pass_ctx
+def install(
+    ctx: Context, package_id: str | None, version: str | None, sideload: Path | None, accept_new_key: bool, yes: bool
+) -> None:
+    """Install a package: -s FILE sideloads a local .s9pk, showing each phase with a progress bar."""
+    if sideload is None:
+        raise click.UsageError("installing from a registry is not available yet: use -s FILE to sideload")
+    with Package(sideload) as local:  # check it here first: a bad file fails before any upload
+        manifest = local.manifest_json
+    alert = (manifest.get("alerts") or {}).get("install")
+    if alert and not yes:
+        click.echo(f"Before installing {manifest.get('title', manifest['id'])}:\n  {alert}", err=True)
+        click.confirm("Continue?", abort=True, err=True)
+    ticket = ctx.call("package.sideload", {"acceptNewKey": accept_new_key})
+    started = _upload(ctx, sideload, ticket["upload"])
+    if ctx.format != "json":
+        click.echo(f"signed by {started['signer']}", err=True)
+    _follow_install(ctx, started)
+    if ctx.format == "json":
+        emit(started, "json")
+
+
+def _upload(ctx: Context, path: Path, guid: str) -> dict[str, Any]:
+    client = ctx.client
+    size = path.stat().st_size
+    cls: Any = http.client.HTTPSConnection if client.url.startswith("https") else http.client.HTTPConnection
+    host = client.url.split("://", 1)[1]
+    kwargs: dict[str, Any] = {"timeout": 600}
+    if cls is http.client.HTTPSConnection:
+        kwargs["context"] = client._tls  # the same trust as every other call
+    conn = cls(host, **kwargs)
+    try:
+        conn.putrequest("PUT", f"/rest/upload/{guid}")
+        conn.putheader("Content-Type", "application/octet-stream")
+        conn.putheader("Content-Length", str(size))
+        if client.cookies:
+            conn.putheader("Cookie", "; ".join(f"{k}={v}" for k, v in client.cookies.items()))
+        conn.endheaders()
+        with path.open("rb") as source, click.progressbar(length=size, label="upload ", file=_bar_file()) as bar:
+            while chunk := source.read(CHUNK):
+                conn.send(chunk)
+                bar.update(len(chunk))
+        response = conn.getresponse()
+        body = json.loads(response.read() or b"{}")
+    except OSError as exc:
+        raise StartOSError(f"the upload to {client.url} failed: {exc}") from exc
+    finally:
+        conn.close()
+    if "error" in body:
+        details = (body["error"].get("data") or {}).get("details") or body["error"].get("message")
+        raise StartOSError(str(details))
+    return dict(body["result"])
+
+
+def _bar_file() -> Any:
+    return sys.stderr
+
+
+def _follow_install(ctx: Context, started: dict[str, Any]) -> None:
+    """Show verify / unpack / init as they complete, until the package is installed or gone."""
+    package_id = started["id"]
+    shown: set[str] = set()
+    while True:
+        data = ctx.call("db.dump", {"pointer": "/public/packageData"})["value"]
+        entry = data.get(package_id)
+        if entry is None:
+            raise StartOSError(f"the install of {package_id} failed; see `start-cli notification list`")
+        info = entry["stateInfo"]
+        phases = ((info.get("installingInfo") or {}).get("progress") or {}).get("phases", [])
+        for phase in phases:
+            if phase["progress"] is True and phase["name"] not in shown:
+                shown.add(phase["name"])
+                if ctx.format != "json":
+                    click.echo(f"{phase['name']:<7}[{'#' * 36}]  done", err=True)
+        if info["state"] == "installed" and info["manifest"].get("version") == started["version"]:
+            if ctx.format != "json":
+                click.echo(f"{package_id} {started['version']} installed", err=True)
+            return
+        time.sleep(POLL)
+
+
+@package.command("cancel-install")
+@click.argument("package_id", metavar="ID")
+@pass_ctx
+def cancel_install(ctx: Context, package_id: str) -> None:
+    """Cancel an install or update of ID that has not finished."""
+    ctx.call("package.cancel-install", {"id": package_id})
+
+
+@package.command("uninstall")
+@click.argument("package_id", metavar="ID")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_ctx
+def uninstall(ctx: Context, package_id: str, yes: bool) -> None:
+    """Remove package ID and all its data."""
+    if not yes:
+        entry = ctx.call("db.dump", {"pointer": "/public/packageData"})["value"].get(package_id) or {}
+        alert = ((entry.get("stateInfo") or {}).get("manifest") or {}).get("alerts", {}).get("uninstall")
+        if alert:
+            click.echo(alert, err=True)
+        click.confirm(f"Uninstall {package_id} and delete its data?", abort=True, err=True)
+    ctx.call("package.uninstall", {"id": package_id})
+    if ctx.format != "json":
+        click.echo(f"{package_id} uninstalled")
+
+
+def _lifecycle(name: str, verb: str) -> click.Command:
+    @click.command(name, help=f"{verb} service ID.")
+    @click.argument("package_id", metavar="ID")
+    @pass_ctx
+    def command(ctx: Context, package_id: str) -> None:
+        ctx.call(f"package.{name}", {"id": package_id})
+
+    return command
+
+
+for _name, _verb in (
+    ("start", "Start"),
+    ("stop", "Stop"),
+    ("restart", "Restart"),
+    ("rebuild", "Rebuild the sandbox of"),
+):
+    package.add_command(_lifecycle(_name, _verb))
+
+
+def _print_entry(entry: dict[str, Any], fmt: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(entry))
+        return
+    stamp = datetime.fromtimestamp(entry["timestamp"]).isoformat(sep=" ", timespec="milliseconds")
+    click.echo(f"{stamp} {entry['source']}: {entry['message']}")
+
+
+@package.command("logs")
+@click.argument("package_id", metavar="ID")
+@click.option("-l", "--limit", type=click.IntRange(min=1), default=None, help="Max entries (default 50).")
+@click.option("-f", "--follow", is_flag=True, help="Stream new lines as they come.")
+@click.option("-c", "--cursor", type=int, default=None, help="Start after this cursor (or before it, with -B).")
+@click.option("-B", "--before", is_flag=True, help="Show the lines before --cursor.")
+@click.option("-b", "--boot", default=None, help="Only lines of this boot id.")
+@pass_ctx
+def logs(
+    ctx: Context, package_id: str, limit: int | None, follow: bool, cursor: int | None, before: bool, boot: str | None
+) -> None:
+    """Show the logs of service ID."""
+    if follow:
+        _follow_logs(ctx, package_id, limit if limit is not None else 20, boot)
+        return
+    result = ctx.call(
+        "package.logs", {"id": package_id, "limit": limit, "cursor": cursor, "before": before, "boot": boot}
+    )
+    for entry in result["entries"]:
+        _print_entry(entry, ctx.format)
+
+
+def _follow_logs(ctx: Context, package_id: str, limit: int, boot: str | None) -> None:
+    import simple_websocket
+
+    result = ctx.call("package.logs.follow", {"id": package_id, "limit": limit, "boot": boot})
+    url = ctx.client.url.replace("http", "ws", 1) + f"/ws/rpc/{result['guid']}"
+    headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in ctx.client.cookies.items())} if ctx.client.cookies else None
+    ssl_context = ctx.client._tls if url.startswith("wss") else None
+    try:
+        ws = simple_websocket.Client.connect(url, headers=headers, ssl_context=ssl_context)
+    except (OSError, simple_websocket.ConnectionError) as exc:
+        raise StartOSError(f"cannot follow the logs at {url}: {exc}") from exc
+    try:
+        while True:
+            message = ws.receive()
+            if message is None:
+                break
+            _print_entry(json.loads(message), ctx.format)
+    except simple_websocket.ConnectionClosed:
+        pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        ws.close()
+
+
+@package.command("stats")
+@click.argument("package_id", metavar="ID")
+@pass_ctx
+def stats(ctx: Context, package_id: str) -> None:
+    """Show CPU, memory and process count of service ID."""
+    result = ctx.call("package.stats", {"id": package_id})
+    if ctx.format == "json":
+        emit(result, "json")
+        return
+    memory = f"{result['memoryBytes'] / 1024 / 1024:.1f} MiB"
+    if result.get("memoryLimitBytes"):
+        memory += f" of {result['memoryLimitBytes'] / 1024 / 1024:.0f} MiB"
+    table([[f"{result['cpuPercent']:.1f}%", memory, str(result["processes"])]], ["cpu", "memory", "processes"])
+
+
+def register(cli: click.Group) -> None:
+    """Add ``package`` to start-cli."""
+    cli.add_command(package)
+
+
+__all__ = ["register"]

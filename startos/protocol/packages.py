@@ -1,0 +1,210 @@
+"""Services: install, lifecycle, logs and stats — RPC methods and actor messages."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+from startos.protocol.base import Message, Params, Result
+from startos.protocol.rpc import NoParams, method
+
+Desired = Literal["stopped", "running", "restarting"]
+
+# -- RPC params and results ----------------------------------------------------------------------
+
+
+class PackageIdParams(Params, frozen=True):
+    id: str
+
+
+class InstallParams(Params, frozen=True):
+    """Install (or update to) the package file at ``path`` on the server."""
+
+    path: str
+    accept_new_key: bool = False
+
+
+class SideloadParams(Params, frozen=True):
+    accept_new_key: bool = False
+
+
+class SideloadResult(Result, frozen=True):
+    upload: str  # PUT the .s9pk's bytes to /rest/upload/{upload} within 60 s
+
+
+class InstallStarted(Result, frozen=True):
+    id: str
+    version: str
+    title: str
+    signer: str  # the developer key that signed it (base64 of the raw Ed25519 key)
+    update: bool
+    alert: str | None = None
+
+
+class PackageSummary(Result, frozen=True):
+    id: str
+    version: str
+    title: str
+    state: str
+    status: str
+
+
+class LogsParams(Params, frozen=True):
+    id: str
+    limit: int | None = msgspec.field(default=None)
+    cursor: int | None = None
+    before: bool = False
+    boot: str | None = None
+
+
+class LogEntry(msgspec.Struct, frozen=True, rename="camel"):
+    cursor: int
+    timestamp: float
+    boot: str
+    source: str
+    message: str
+
+
+class LogsResult(Result, frozen=True):
+    entries: list[LogEntry]
+    start_cursor: int | None
+    end_cursor: int | None
+
+
+class LogsFollowParams(Params, frozen=True):
+    id: str
+    limit: int | None = None
+    boot: str | None = None
+
+
+class LogsFollowResult(Result, frozen=True):
+    start_cursor: int | None
+    guid: str
+
+
+class Stats(Result, frozen=True):
+    cpu_percent: float
+    memory_bytes: int
+    processes: int
+    memory_limit_bytes: int | None = None
+
+
+method("package.list", "Installed packages with version, state and status.", NoParams, list[PackageSummary])
+method("package.installed-version", "The installed version of a package, or null.", PackageIdParams, str | None)
+method(
+    "package.install",
+    "Install or update from an .s9pk file on the server; progress shows in the state tree.",
+    InstallParams,
+    InstallStarted,
+    mutating=True,
+)
+method(
+    "package.sideload", "Start a sideload: upload the .s9pk to /rest/upload/{upload}.", SideloadParams, SideloadResult
+)
+method(
+    "package.cancel-install", "Cancel an install or update that has not finished.", PackageIdParams, None, mutating=True
+)
+method("package.uninstall", "Stop a service and remove it with its volumes.", PackageIdParams, None, mutating=True)
+method("package.start", "Start a service (its desired state becomes running).", PackageIdParams, None, mutating=True)
+method("package.stop", "Stop a service.", PackageIdParams, None, mutating=True)
+method("package.restart", "Restart a running service.", PackageIdParams, None, mutating=True)
+method(
+    "package.rebuild",
+    "Tear down and rebuild a service's sandbox, keeping its data.",
+    PackageIdParams,
+    None,
+    mutating=True,
+)
+method("package.logs", "A page of a service's log lines (newest first page by default).", LogsParams, LogsResult)
+method(
+    "package.logs.follow",
+    "Stream a service's new log lines: connect to /ws/rpc/{guid} within 30 s.",
+    LogsFollowParams,
+    LogsFollowResult,
+)
+method("package.stats", "CPU, memory and process count of a running service.", PackageIdParams, Stats)
+
+# -- actor messages ------------------------------------------------------------------------------
+
+
+class InstallPackage(Message, frozen=True):
+    """Install or update from a verified-on-the-way file; replies with ``InstallStarted``."""
+
+    path: str
+    accept_new_key: bool = False
+    remove_source: bool = False  # an uploaded temp file: delete it when done
+
+
+class CancelInstall(Message, frozen=True):
+    id: str
+
+
+class UninstallPackage(Message, frozen=True):
+    id: str
+
+
+class SetDesired(Message, frozen=True):
+    """Ask a service to reach ``desired``; replies once the request is recorded (not when reached)."""
+
+    id: str
+    desired: Desired
+
+
+class RebuildPackage(Message, frozen=True):
+    id: str
+
+
+class ListPackages(Message, frozen=True):
+    pass
+
+
+class GetLogs(Message, frozen=True):
+    id: str
+    limit: int = 50
+    cursor: int | None = None
+    before: bool = False
+    boot: str | None = None
+
+
+class FollowLogs(Message, frozen=True):
+    id: str
+    limit: int = 0
+    boot: str | None = None
+
+
+class GetStats(Message, frozen=True):
+    id: str
+
+
+class DaemonExited(Message, frozen=True):
+    """Told by a daemon's watcher greenlet to its own actor: the process is gone."""
+
+    status: int
+
+
+class DaemonReady(Message, frozen=True):
+    """Told upward by a DaemonActor once its readiness check passed."""
+
+    daemon: str
+    generation: int
+
+
+class Reconcile(Message, frozen=True):
+    """Told by a ServiceActor to itself: compare desired and actual, act on the difference."""
+
+
+class RunHook(Message, frozen=True):
+    """Asked of a ServiceActor by the installer: an init/uninit hook, a migration, or ``stop``."""
+
+    hook: Literal["init", "uninit", "migration", "migration-to", "stop"]
+    kind: str | None = None
+    other_version: str | None = None
+    timeout: float = 300.0
+
+
+class ServiceEvent(Message, frozen=True):
+    """Told upward by a service's parts to its ServiceActor (progress, daemon status)."""
+
+    kind: str
+    data: Any = None
