@@ -39,6 +39,8 @@ class TreeConfig:
     mdns: bool = True
     # Where services run: "auto" (namespaces when root allows, else plain processes), "process", "namespace".
     sandbox: str = "auto"
+    # Restart pacing of service daemons (None: the default, see services.service.DAEMON_BACKOFF).
+    daemon_backoff: Any = None
     tls_host: str | None = None  # None: the same host as HTTP
     tls_port: int | None = None  # None: no HTTPS server
 
@@ -102,7 +104,9 @@ def child_specs(config: TreeConfig, directory: Directory) -> list[ChildSpec]:
         ),
         ChildSpec(
             id="services",
-            start=lambda: ServicesActor.start(directory, config.data_dir, sandbox_preference=config.sandbox),
+            start=lambda: ServicesActor.start(
+                directory, config.data_dir, sandbox_preference=config.sandbox, daemon_backoff=config.daemon_backoff
+            ),
             shutdown=30.0,
         ),
         ChildSpec(id="facade", start=lambda: FacadeActor.start(directory)),

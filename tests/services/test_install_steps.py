@@ -53,8 +53,12 @@ def test_key_continuity(packed: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("installed", "new", "kind"),
-    [(None, "1.0.0:0", "install"), ("1.0.0:0", "1.1.0:0", "update"), ("1.1.0:0", "1.0.0:0", "downgrade"),
-     ("1.0.0:0", "1.0.0:0", "reinstall")],
+    [
+        (None, "1.0.0:0", "install"),
+        ("1.0.0:0", "1.1.0:0", "update"),
+        ("1.1.0:0", "1.0.0:0", "downgrade"),
+        ("1.0.0:0", "1.0.0:0", "reinstall"),
+    ],
 )
 def test_compare_versions(installed: str | None, new: str, kind: str) -> None:
     assert steps.compare_versions(installed, new) == kind

@@ -64,11 +64,19 @@ def _progress(done: set[str], current: str | None) -> dict[str, Any]:
 class ServicesActor(Actor):
     """The services manager: install jobs, service supervisors, routing by package id."""
 
-    def __init__(self, directory: Directory, data_dir: Path, *, sandbox_preference: str = "auto") -> None:
+    def __init__(
+        self,
+        directory: Directory,
+        data_dir: Path,
+        *,
+        sandbox_preference: str = "auto",
+        daemon_backoff: Backoff | None = None,
+    ) -> None:
         super().__init__()
         self.directory = directory
         self.root = data_dir / "packages"
         self.sandbox_preference = sandbox_preference
+        self.daemon_backoff = daemon_backoff
         self.boot = uuid.uuid4().hex[:12]
         self._jobs: dict[str, gevent.Greenlet] = {}
 
@@ -426,7 +434,7 @@ class ServicesActor(Actor):
                 raise ServiceError(f"{package_id} is not installed", kind=ErrorKind.NOT_FOUND)
             version = str(private["version"])
         directory, package_dir, boot = self.directory, self.root / package_id, self.boot
-        preference = self.sandbox_preference
+        preference, backoff = self.sandbox_preference, self.daemon_backoff
         private = self._private(package_id) or {}
         volumes = tuple(private.get("volumes") or ())
 
@@ -439,6 +447,7 @@ class ServicesActor(Actor):
                 boot=boot,
                 sandbox_preference=preference,
                 manifest_volumes=volumes,
+                daemon_backoff=backoff,
             )
 
         def observer() -> ActorRef[Any] | None:

@@ -95,6 +95,7 @@ class ServiceActor(Actor):
         boot: str,
         sandbox_preference: str = "auto",
         manifest_volumes: tuple[str, ...] = (),
+        daemon_backoff: Backoff | None = None,
     ) -> None:
         super().__init__()
         self.directory = directory
@@ -104,6 +105,7 @@ class ServiceActor(Actor):
         self.boot = boot
         self.sandbox_preference = sandbox_preference
         self.manifest_volumes = manifest_volumes
+        self.daemon_backoff = daemon_backoff or DAEMON_BACKOFF
         self.sandbox: Sandbox | None = None
         self.runtime: RuntimeConnection | None = None
         self._runtime_process: SandboxProcess | None = None
@@ -255,7 +257,7 @@ class ServiceActor(Actor):
         spec = ChildSpec(
             id=daemon_id,
             start=lambda: DaemonActor.start(package_id, launch, sandbox, journal, me, generation),
-            backoff=DAEMON_BACKOFF,
+            backoff=self.daemon_backoff,
             shutdown=launch.term_timeout + 10.0,
         )
         self._running.add(daemon_id)
@@ -339,21 +341,26 @@ class ServiceActor(Actor):
     def daemon_state(self, event: ChildStateChanged) -> None:
         """Mirror a daemon's supervision state into statusInfo; crash loops raise a notification."""
         entry = {"state": event.new, "reason": event.reason, "failures": event.failures, "retryIn": event.retry_in}
-        self._patch([{"op": "add", "path": f"{self.pointer}/statusInfo/daemons/{event.child}", "value": entry}])
+        ops: list[dict[str, Any]] = [
+            {"op": "add", "path": f"{self.pointer}/statusInfo/daemons/{event.child}", "value": entry}
+        ]
         if event.new == "starting":
             self._ready.discard(event.child)
-        if event.new == "running":
-            self._record_pids()
         if event.new == "crash-looping":
             message = (
                 f"The daemon {event.child} of {self.id} keeps failing ({event.reason}). "
                 f"It will be retried in {int(event.retry_in or 0)} s; see its logs."
             )
+            ops.append({"op": "replace", "path": f"{self.pointer}/statusInfo/error", "value": {"message": message}})
             self.directory.tell(
                 "notifications",
                 Notify(level="error", title=f"{self.id} is crash-looping", message=message, package_id=self.id),
             )
-            self._patch([{"op": "replace", "path": f"{self.pointer}/statusInfo/error", "value": {"message": message}}])
+        elif event.new == "running" and event.old == "starting" and event.failures == 0:
+            ops.append({"op": "replace", "path": f"{self.pointer}/statusInfo/error", "value": None})
+        self._patch(ops)  # one revision: a client never sees the state without its error
+        if event.new == "running":
+            self._record_pids()
 
     @handles(ServiceEvent)
     def service_event(self, event: ServiceEvent) -> None:
