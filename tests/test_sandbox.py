@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -100,6 +101,17 @@ def gone(pid: int) -> bool:
 def readline(process: SandboxProcess) -> str:
     assert isinstance(process, PopenProcess) and process.stdout is not None
     return process.stdout.readline().decode().strip()
+
+
+def ps_args() -> dict[int, str]:
+    """pid -> command line as ``ps -eo args`` shows it (read from /proc where procps is missing)."""
+    if shutil.which("ps"):
+        listing = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True, check=True).stdout
+        return {int(line.split(None, 1)[0]): line.split(None, 1)[1] for line in listing.splitlines() if line.strip()}
+    found = {}
+    for proc in psutil.process_iter(["cmdline"]):
+        found[proc.pid] = " ".join(proc.info["cmdline"] or [])
+    return found
 
 
 def descendants(pid: int) -> list[int]:
@@ -253,8 +265,7 @@ def test_package_id_shows_in_ps_for_every_process(make_sandbox: MakeSandbox, kin
     if isinstance(sandbox, NamespaceSandbox):
         assert sandbox.init_pid is not None
         ours |= {sandbox.init_pid, psutil.Process(sandbox.init_pid).ppid()}
-    listing = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True, check=True).stdout
-    args = {int(line.split(None, 1)[0]): line.split(None, 1)[1] for line in listing.splitlines() if line.strip()}
+    args = ps_args()
     for pid in ours:
         assert f"startos[{package_id}" in args[pid], (pid, args[pid])
     assert args[program].startswith(f"startos[{package_id}:main] {PY} -c")

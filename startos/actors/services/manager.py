@@ -88,7 +88,7 @@ class ServicesActor(Actor):
         self._jobs["(boot)"] = gevent.spawn(self._recover)
 
     def on_stop(self) -> None:
-        for job in self._jobs.values():
+        for job in list(self._jobs.values()):  # a killed job removes itself from the dict
             job.kill(block=True, timeout=10)
 
     # -- requests ------------------------------------------------------------------------------
