@@ -60,19 +60,21 @@ class Daemon:
             time.sleep(POLL)  # polling a log file written by another process, with a deadline
         raise AssertionError(f"startd not ready within {timeout} s:\n{self.log_path.read_text()}")
 
-    def cli(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    def cli_argv(self) -> list[str]:
         """start-cli as root on this machine: it presents the local cookie file."""
+        return [
+            str(BIN / "start-cli"),
+            "-H",
+            self.url,
+            "--auth-cookie",
+            str(self.data_dir / "rpc.authcookie"),
+            "--cookie-path",
+            str(self.log_path.with_suffix(".cookies.json")),
+        ]
+
+    def cli(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [
-                str(BIN / "start-cli"),
-                "-H",
-                self.url,
-                "--auth-cookie",
-                str(self.data_dir / "rpc.authcookie"),
-                "--cookie-path",
-                str(self.log_path.with_suffix(".cookies.json")),
-                *args,
-            ],
+            [*self.cli_argv(), *args],
             capture_output=True,
             text=True,
             timeout=60,

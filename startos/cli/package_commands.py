@@ -102,6 +102,8 @@ def _upload(ctx: Context, path: Path, guid: str) -> dict[str, Any]:
             while chunk := source.read(CHUNK):
                 conn.send(chunk)
                 bar.update(len(chunk))
+        if not sys.stderr.isatty():  # the live bar is drawn only on a terminal
+            click.echo(f"{'upload':<7}[{'#' * 36}]  done ({size / 1e6:.1f} MB)", err=True)
         response = conn.getresponse()
         body = json.loads(response.read() or b"{}")
     except OSError as exc:
@@ -136,6 +138,9 @@ def _follow_install(ctx: Context, started: dict[str, Any]) -> None:
                     click.echo(f"{phase['name']:<7}[{'#' * 36}]  done", err=True)
         if info["state"] == "installed" and info["manifest"].get("version") == started["version"]:
             if ctx.format != "json":
+                for name in ("verify", "unpack", "init"):
+                    if name not in shown:
+                        click.echo(f"{name:<7}[{'#' * 36}]  done", err=True)
                 click.echo(f"{package_id} {started['version']} installed", err=True)
             return
         time.sleep(POLL)
@@ -156,8 +161,7 @@ def cancel_install(ctx: Context, package_id: str) -> None:
 def uninstall(ctx: Context, package_id: str, yes: bool) -> None:
     """Remove package ID and all its data."""
     if not yes:
-        entry = ctx.call("db.dump", {"pointer": "/public/packageData"})["value"].get(package_id) or {}
-        alert = ((entry.get("stateInfo") or {}).get("manifest") or {}).get("alerts", {}).get("uninstall")
+        alert = _alert(ctx, package_id, "uninstall")
         if alert:
             click.echo(alert, err=True)
         click.confirm(f"Uninstall {package_id} and delete its data?", abort=True, err=True)
@@ -166,11 +170,24 @@ def uninstall(ctx: Context, package_id: str, yes: bool) -> None:
         click.echo(f"{package_id} uninstalled")
 
 
+def _alert(ctx: Context, package_id: str, operation: str) -> str | None:
+    """The package's own warning for ``operation`` (its manifest's ``alerts``), if it has one."""
+    entry = ctx.call("db.dump", {"pointer": "/public/packageData"})["value"].get(package_id) or {}
+    alerts = ((entry.get("stateInfo") or {}).get("manifest") or {}).get("alerts") or {}
+    alert = alerts.get(operation)
+    return str(alert) if alert else None
+
+
 def _lifecycle(name: str, verb: str) -> click.Command:
     @click.command(name, help=f"{verb} service ID.")
     @click.argument("package_id", metavar="ID")
+    @click.option("-y", "--yes", is_flag=True, help="Do not ask when the package shows an alert.")
     @pass_ctx
-    def command(ctx: Context, package_id: str) -> None:
+    def command(ctx: Context, package_id: str, yes: bool) -> None:
+        alert = _alert(ctx, package_id, name) if name in ("start", "stop") and not yes else None
+        if alert:
+            click.echo(alert, err=True)
+            click.confirm("Continue?", abort=True, err=True)
         ctx.call(f"package.{name}", {"id": package_id})
 
     return command

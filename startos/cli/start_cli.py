@@ -217,20 +217,19 @@ def _report_revision(ctx: Context) -> None:
 
 
 # Command groups that live in their own modules; each exposes ``register(cli)``.
-EXTENSIONS = ("startos.cli.auth_commands", "startos.cli.notification_commands", "startos.cli.s9pk_commands")
+EXTENSIONS = (
+    "startos.cli.auth_commands",
+    "startos.cli.notification_commands",
+    "startos.cli.package_commands",
+    "startos.cli.s9pk_commands",
+)
 
 
 def _register_extensions() -> None:
     import importlib
 
     for name in EXTENSIONS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue  # an extension still being written in this checkout
-        module.register(cli)
+        importlib.import_module(name).register(cli)
 
 
 _register_extensions()

@@ -126,6 +126,10 @@ class Sandbox(abc.ABC):
         """The service's own IP address, as the host reaches it; None when it shares the host's network."""
         return None
 
+    def members(self) -> set[int]:
+        """Host pids of every live process of the service (the backend's helpers excluded)."""
+        return set()
+
     def stats(self) -> dict[str, Any]:
         """CPU, memory and process counts of everything inside (backends may do better).
 

@@ -119,6 +119,15 @@ class ServicesActor(Actor):
                     reply.set_exception((type(exc), exc, exc.__traceback__))
                 return
             self._jobs[package_id] = gevent.getcurrent()
+            try:
+                self._begin(inspected, current)  # visible before the client hears "started"
+            except BaseException as exc:  # noqa: BLE001 (handed to the asker)
+                del self._jobs[package_id]
+                if message.remove_source:
+                    Path(message.path).unlink(missing_ok=True)
+                if reply is not None:
+                    reply.set_exception((type(exc), exc, exc.__traceback__))
+                return
             alerts = inspected.manifest_json.get("alerts") or {}
             started = InstallStarted(
                 id=package_id,
@@ -239,21 +248,6 @@ class ServicesActor(Actor):
         done: set[str] = set()
         snapshot = None
         try:
-            if current is None:
-                self._patch(
-                    [{"op": "add", "path": base, "value": self._fresh_entry(inspected, _progress(done, "verify"))}]
-                )
-            else:
-                self._patch(
-                    [
-                        {"op": "replace", "path": f"{base}/stateInfo/state", "value": "updating"},
-                        {
-                            "op": "add",
-                            "path": f"{base}/stateInfo/installingInfo",
-                            "value": {"progress": _progress(done, "verify"), "newVersion": inspected.version},
-                        },
-                    ]
-                )
             self._pool(steps.verify, path)
             done.add("verify")
             self._phase(base, done, "unpack")
@@ -318,6 +312,24 @@ class ServicesActor(Actor):
                 path.unlink(missing_ok=True)
             if self._jobs.get(package_id) is gevent.getcurrent():
                 del self._jobs[package_id]
+
+    def _begin(self, inspected: steps.Inspected, current: dict[str, Any] | None) -> None:
+        """Show the install (or update) in the state tree with its phases."""
+        base = f"/public/packageData/{inspected.id}"
+        progress = _progress(set(), "verify")
+        if current is None:
+            self._patch([{"op": "add", "path": base, "value": self._fresh_entry(inspected, progress)}])
+        else:
+            self._patch(
+                [
+                    {"op": "replace", "path": f"{base}/stateInfo/state", "value": "updating"},
+                    {
+                        "op": "add",
+                        "path": f"{base}/stateInfo/installingInfo",
+                        "value": {"progress": progress, "newVersion": inspected.version},
+                    },
+                ]
+            )
 
     def _install_failed(
         self,

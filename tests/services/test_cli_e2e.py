@@ -1,0 +1,107 @@
+"""The way a user does it: a real startd, start-cli sideloading with progress, logs, kill -9."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from ..conftest import PASSWORD
+from ..daemon import Daemon
+from ..helpers import wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[Daemon]:
+    d = Daemon(tmp_path / "data", tmp_path / "startd.log")
+    try:
+        d.wait_ready()
+        done = d.cli("setup", "execute", "Box", "--password-stdin", input=PASSWORD + "\n")
+        assert done.returncode == 0, done.stderr
+        yield d
+    finally:
+        d.stop()
+
+
+def processes_of(package_id: str) -> list[psutil.Process]:
+    me = psutil.Process().pid
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        if proc.pid != me and f"startos[{package_id}" in " ".join(proc.info["cmdline"] or []):
+            found.append(proc)
+    return found
+
+
+def status(d: Daemon, package_id: str) -> dict:  # type: ignore[type-arg]
+    out = d.cli("--format", "json", "db", "dump", "-p", f"/public/packageData/{package_id}/statusInfo").stdout
+    return dict(json.loads(out)["value"])
+
+
+def test_sideload_start_logs_kill_9_and_no_orphans(daemon: Daemon, packed: dict[str, Path], tmp_path: Path) -> None:
+    installed = daemon.cli("package", "install", "-s", str(packed["hello-world"]), "-y")
+    assert installed.returncode == 0, installed.stderr
+    for phase in ("upload", "verify", "unpack", "init"):
+        assert phase in installed.stderr, installed.stderr  # each phase shown with a bar
+    assert "hello-world 1.0.0:0 installed" in installed.stderr
+    listed = daemon.cli("package", "list").stdout
+    assert "hello-world" in listed and "stopped" in listed
+    assert daemon.cli("package", "start", "hello-world").returncode == 0
+    wait_until(lambda: status(daemon, "hello-world")["started"], timeout=60, what="hello-world started")
+    logs = daemon.cli("package", "logs", "hello-world", "-l", "100")
+    assert "daemon web started" in logs.stdout
+    follow = subprocess.Popen(
+        [*daemon.cli_argv(), "package", "logs", "hello-world", "-f", "-l", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert daemon.cli("package", "restart", "hello-world").returncode == 0
+        seen = ""
+        deadline = time.monotonic() + 60
+        while "daemon web started" not in seen and time.monotonic() < deadline:
+            line = follow.stdout.readline()  # type: ignore[union-attr]
+            if not line:
+                break
+            seen += line
+        assert "daemon web started" in seen, "a restart's lines arrive on the follow stream"
+    finally:
+        follow.terminate()
+        follow.wait(timeout=10)
+    stats = json.loads(daemon.cli("--format", "json", "package", "stats", "hello-world").stdout)
+    assert stats["processes"] >= 1 and stats["memoryBytes"] > 0
+
+    before = {p.pid for p in processes_of("hello-world")}
+    assert before
+    daemon.proc.send_signal(signal.SIGKILL)
+    daemon.proc.wait(timeout=10)
+    again = Daemon(daemon.data_dir, tmp_path / "again.log")
+    try:
+        again.wait_ready()
+        wait_until(lambda: status(again, "hello-world")["started"], timeout=60, what="hello-world back after kill -9")
+        left = before & {p.pid for p in processes_of("hello-world")}
+        assert not left, f"processes of the killed startd survived: {left}"
+        assert again.cli("package", "uninstall", "hello-world", "-y").returncode == 0
+        assert not processes_of("hello-world")
+    finally:
+        again.stop()
+
+
+def test_a_tampered_sideload_is_refused_locally_with_one_line(
+    daemon: Daemon, packed: dict[str, Path], tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.s9pk"
+    data = bytearray(packed["hello-world"].read_bytes())
+    data[200] ^= 0x01
+    bad.write_bytes(bytes(data))
+    result = daemon.cli("package", "install", "-s", str(bad), "-y")
+    assert result.returncode == 1 and result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert "hello-world" not in daemon.cli("package", "list").stdout
