@@ -341,7 +341,7 @@ class StoreActor(Actor):
             if self._since_snapshot >= self.snapshot_every:
                 snapshot = batch[-1]
             try:
-                self._db(self._commit, [p.revision for p in batch], snapshot)
+                self._db(self._commit, self._conn, [p.revision for p in batch], snapshot)
             except Exception as exc:  # noqa: BLE001 (any commit failure rolls back the same way)
                 self._since_snapshot -= len(batch)
                 self._rollback(batch, exc)
@@ -441,9 +441,9 @@ class StoreActor(Actor):
         log.reverse()
         return doc, revision, log, replayed
 
-    def _commit(self, revisions: list[Revision], snapshot: _Pending | None) -> None:
-        conn = self._conn
-        assert conn is not None
+    def _commit(self, conn: sqlite3.Connection | None, revisions: list[Revision], snapshot: _Pending | None) -> None:
+        if conn is None:
+            raise StoreError("the state database is closed (startd is stopping)")
         now = time.time()
         conn.execute("BEGIN IMMEDIATE")
         try:

@@ -188,7 +188,9 @@ class DaemonActor(Actor):
             return
         if graceful:
             process.signal_group(self.launch.stop_signal)
-            if process.wait(timeout=self.launch.term_timeout) is not None:
+            status = process.wait(timeout=self.launch.term_timeout)
+            if status is not None:
+                self.journal.append("startos", f"daemon {self.launch.id} stopped ({describe_status(status)})")
                 return
             self.journal.append(
                 "startos",

@@ -1,0 +1,136 @@
+"""Misbehaving packages and hostile conditions: the server and other services carry on."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from startos.actors.tree import TreeConfig, start_tree
+from startos.protocol.jsonrpc import RpcError
+from startos.s9pk import generate_signing_key, pack_package
+from startos.s9pk.package import find_sources
+
+from ..helpers import wait_until
+from .conftest import EXAMPLES, Services
+
+STUBBORN = """
+import sys
+
+from startos.sdk import Daemon, MainContext, Service
+
+service = Service(volumes=["main"])
+
+
+@service.main
+def main(ctx: MainContext) -> list[Daemon]:
+    code = (
+        "import signal, time\\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\\n"
+        "print('ignoring SIGTERM', flush=True)\\n"
+        "while True: time.sleep(1)\\n"
+    )
+    return [Daemon("stubborn", argv=[sys.executable, "-c", code], stop_timeout=1)]
+"""
+
+
+def custom_package(tmp_path: Path, package_id: str, service_code: str) -> Path:
+    folder = tmp_path / package_id
+    shutil.copytree(EXAMPLES / "crashy", folder, ignore=shutil.ignore_patterns("__pycache__"))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["id"] = package_id
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    shutil.rmtree(folder / "python")
+    (folder / "python").mkdir()
+    (folder / "python" / "startos_service.py").write_text(service_code)
+    return pack_package(find_sources(folder), generate_signing_key(), output=tmp_path / f"{package_id}.s9pk")
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Any:
+    harness = Services(start_tree(TreeConfig(data_dir=tmp_path / "data", port=None, mdns=False, sandbox="process")))
+    harness.call("setup.execute", serverName="Bad", password="a long enough password")
+    yield harness
+    harness.close()
+
+
+def installed(services: Services, package_id: str) -> None:
+    services.watch("/public/packageData").wait_for(
+        lambda v: v.get(package_id) is not None and v[package_id]["stateInfo"]["state"] == "installed", timeout=60
+    )
+
+
+def test_a_daemon_that_ignores_sigterm_is_killed_after_its_timeout(services: Services, tmp_path: Path) -> None:
+    services.call("package.install", path=str(custom_package(tmp_path, "stubborn", STUBBORN)))
+    installed(services, "stubborn")
+    services.call("package.start", id="stubborn")
+    services.watch("/public/packageData/stubborn/statusInfo").wait_for(lambda v: v["started"] is not None, 60)
+
+    def said(text: str) -> bool:
+        return any(text in e.message for e in services.call("package.logs", id="stubborn", limit=100).entries)
+
+    wait_until(lambda: said("ignoring SIGTERM"), timeout=30, what="the daemon's handler in place")
+    services.call("package.stop", id="stubborn")
+    services.watch("/public/packageData/stubborn/statusInfo").wait_for(lambda v: v["started"] is None, 30)
+    lines = [e.message for e in services.call("package.logs", id="stubborn", limit=100).entries]
+    assert any("ignored SIGTERM for 1 s: killing it" in line for line in lines), lines
+    stats = services.call("package.stats", id="stubborn")
+    assert stats.processes <= 1  # only the runtime is left
+
+
+def test_package_code_that_does_not_load_fails_the_install_and_leaves_nothing(
+    services: Services, tmp_path: Path
+) -> None:
+    broken = custom_package(tmp_path, "broken", "raise SystemExit('this package is broken on purpose')\n")
+    services.call("package.install", path=str(broken))
+    services.watch("/public/packageData").wait_for(lambda v: "broken" not in v, timeout=60)
+    wait_until(
+        lambda: any(n.level == "error" and "broken" in n.title for n in services.call("notification.list")),
+        timeout=30,
+        what="the failed install's notification",
+    )
+    assert not (services.tree.config.data_dir / "packages" / "broken").exists()
+    assert services.call("echo", message="still fine") == "still fine"
+
+
+@pytest.fixture
+def tiny_data(tmp_path: Path) -> Any:
+    """A data directory on a real 3 MiB filesystem (tmpfs); needs root."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_disk_that_fills_during_install_leaves_no_half_installed_package(tiny_data: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "big"
+    shutil.copytree(EXAMPLES / "hello-world", folder, ignore=shutil.ignore_patterns("__pycache__"))
+    (folder / "assets").mkdir(exist_ok=True)
+    (folder / "assets" / "blob.bin").write_bytes(os.urandom(2 * 1024 * 1024))
+    path = pack_package(find_sources(folder), generate_signing_key(), output=tmp_path / "big.s9pk")
+    harness = Services(start_tree(TreeConfig(data_dir=tiny_data / "data", port=None, mdns=False, sandbox="process")))
+    try:
+        harness.call("setup.execute", serverName="Full", password="a long enough password")
+        try:
+            harness.call("package.install", path=str(path))
+        except RpcError:
+            pass  # refused at once is fine too
+        harness.watch("/public/packageData").wait_for(lambda v: "hello-world" not in v, timeout=60)
+        wait_until(
+            lambda: not (tiny_data / "data" / "packages" / "hello-world").exists(),
+            timeout=30,
+            what="the partial install removed",
+        )
+        assert harness.call("echo", message="alive") == "alive"
+    finally:
+        harness.close()
