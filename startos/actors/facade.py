@@ -245,7 +245,7 @@ class FacadeActor(Actor):
 
 
 def _close_claim(item: Any) -> None:
-    if isinstance(item, tuple) and item and item[0] == "stream":
+    if isinstance(item, tuple) and item and item[0] in ("stream", "attach"):
         item[1].close()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import sys
 import time
 from datetime import datetime
@@ -254,7 +255,86 @@ def _follow_logs(ctx: Context, package_id: str, limit: int, boot: str | None) ->
     except KeyboardInterrupt:
         pass
     finally:
-        ws.close()
+        try:
+            ws.close()
+        except Exception:  # noqa: BLE001 (the server closed first: nothing left to close)
+            pass
+
+
+@package.command("attach", context_settings={"ignore_unknown_options": True})
+@click.argument("package_id", metavar="ID")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.option("--force-tty", is_flag=True, help="Use a terminal even when stdin is not one.")
+@click.option("-u", "--user", default=None, help="Run as this user inside the sandbox.")
+@pass_ctx
+def attach(ctx: Context, package_id: str, command: tuple[str, ...], force_tty: bool, user: str | None) -> None:
+    """Open a shell inside service ID's sandbox, or run COMMAND there (exit code passed through)."""
+    import simple_websocket
+
+    tty = force_tty or sys.stdin.isatty()
+    result = ctx.call("package.attach", {"id": package_id, "command": list(command) or None, "tty": tty, "user": user})
+    url = ctx.client.url.replace("http", "ws", 1) + f"/ws/rpc/{result['guid']}"
+    headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in ctx.client.cookies.items())} if ctx.client.cookies else None
+    ssl_context = ctx.client._tls if url.startswith("wss") else None
+    try:
+        ws = simple_websocket.Client.connect(url, headers=headers, ssl_context=ssl_context)
+    except (OSError, simple_websocket.ConnectionError) as exc:
+        raise StartOSError(f"cannot attach at {url}: {exc}") from exc
+    status = _relay(ws, tty)
+    raise SystemExit(status if status >= 0 else 128 - status)
+
+
+def _relay(ws: Any, tty: bool) -> int:
+    """Copy stdin to the socket and the socket to stdout; return the remote exit status."""
+    import shutil
+    import termios
+    import threading
+    import tty as tty_module
+
+    stdin_fd = sys.stdin.fileno()
+    saved = termios.tcgetattr(stdin_fd) if tty and sys.stdin.isatty() else None
+    status = 0
+
+    def send_input() -> None:
+        try:
+            while True:
+                data = os.read(stdin_fd, 4096)
+                if not data:
+                    if not tty:
+                        ws.send(json.dumps({"eof": True}))  # the remote command sees its input end
+                    break
+                ws.send(data)
+        except Exception:  # noqa: BLE001 (the socket closed: the session is over)
+            return
+
+    try:
+        if saved is not None:
+            tty_module.setraw(stdin_fd)
+            size = shutil.get_terminal_size()
+            ws.send(json.dumps({"resize": [size.lines, size.columns]}))
+        threading.Thread(target=send_input, daemon=True).start()
+        while True:
+            message = ws.receive()
+            if message is None:
+                break
+            if isinstance(message, str):
+                try:
+                    status = int(json.loads(message).get("exit", 0))
+                except (ValueError, TypeError, AttributeError):
+                    pass
+                continue
+            sys.stdout.buffer.write(message)
+            sys.stdout.buffer.flush()
+    except Exception:  # noqa: BLE001 (ConnectionClosed ends the session like an exit)
+        pass
+    finally:
+        if saved is not None:
+            termios.tcsetattr(stdin_fd, termios.TCSADRAIN, saved)
+        try:
+            ws.close()
+        except Exception:  # noqa: BLE001 (the server closed first: nothing left to close)
+            pass
+    return status
 
 
 @package.command("stats")

@@ -83,6 +83,17 @@ class LogsFollowResult(Result, frozen=True):
     guid: str
 
 
+class AttachParams(Params, frozen=True):
+    id: str
+    command: list[str] | None = None  # default: an interactive shell
+    tty: bool = True
+    user: str | None = None
+
+
+class AttachResult(Result, frozen=True):
+    guid: str  # open /ws/rpc/{guid} within 30 s: binary frames carry bytes both ways
+
+
 class Stats(Result, frozen=True):
     cpu_percent: float
     memory_bytes: int
@@ -124,6 +135,14 @@ method(
     LogsFollowResult,
 )
 method("package.stats", "CPU, memory and process count of a running service.", PackageIdParams, Stats)
+method(
+    "package.attach",
+    "Run a shell or a command inside a service's sandbox: connect to /ws/rpc/{guid} within 30 s. Binary frames "
+    "are the terminal's bytes both ways; text frames are JSON: {resize: [rows, cols]} from the client, "
+    "{exit: status} from the server before it closes.",
+    AttachParams,
+    AttachResult,
+)
 
 # -- actor messages ------------------------------------------------------------------------------
 
@@ -175,6 +194,15 @@ class FollowLogs(Message, frozen=True):
 
 class GetStats(Message, frozen=True):
     id: str
+
+
+class Attach(Message, frozen=True):
+    """Start a process in the service's sandbox for ``package attach``; replies with an ``Attached``."""
+
+    id: str
+    command: list[str] | None = None
+    tty: bool = True
+    user: str | None = None
 
 
 class DaemonExited(Message, frozen=True):

@@ -194,6 +194,24 @@ def build_app(
             bottle.response.status = 404
             bottle.response.content_type = "application/json"
             return _json.encode({"error": str(exc)})
+        if isinstance(claimed, tuple) and claimed[0] == "attach":
+            session = claimed[1]
+            try:
+                ws = simple_websocket.Server.accept(bottle.request.environ, max_message_size=1 << 20)
+            except Exception:
+                session.close()
+                raise
+            try:
+                session.serve(ws)
+            except simple_websocket.ConnectionClosed:
+                pass
+            finally:
+                session.close()
+                try:
+                    ws.close()
+                except Exception:  # noqa: BLE001 (the client may be gone already)
+                    pass
+            return bottle.HTTPResponse(status=200)
         if not (isinstance(claimed, tuple) and claimed[0] == "stream"):
             bottle.response.status = 404
             bottle.response.content_type = "application/json"

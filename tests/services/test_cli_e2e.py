@@ -105,3 +105,26 @@ def test_a_tampered_sideload_is_refused_locally_with_one_line(
     result = daemon.cli("package", "install", "-s", str(bad), "-y")
     assert result.returncode == 1 and result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
     assert "hello-world" not in daemon.cli("package", "list").stdout
+
+
+def test_attach_runs_commands_inside_the_sandbox(daemon: Daemon, packed: dict[str, Path]) -> None:
+    assert daemon.cli("package", "install", "-s", str(packed["hello-world"]), "-y").returncode == 0
+    result = daemon.cli("package", "attach", "hello-world", "sh", "-c", 'echo "in $STARTOS_PACKAGE_ID"; exit 3')
+    assert result.returncode == 3, result.stderr
+    assert "in hello-world" in result.stdout
+    piped = subprocess.run(
+        [*daemon.cli_argv(), "package", "attach", "hello-world", "cat"],
+        input="through stdin\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert piped.returncode == 0 and "through stdin" in piped.stdout
+    shell = subprocess.run(
+        [*daemon.cli_argv(), "package", "attach", "hello-world", "--force-tty"],
+        input="echo tty-$((6*7))\nexit 5\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "tty-42" in shell.stdout and shell.returncode == 5

@@ -7,6 +7,9 @@ from typing import Any
 from startos.actors.facade import CallContext, FacadeActor
 from startos.actors.registry import rpc
 from startos.protocol.packages import (
+    Attach,
+    AttachParams,
+    AttachResult,
     CancelInstall,
     FollowLogs,
     GetLogs,
@@ -118,3 +121,9 @@ def _logs_follow(facade: FacadeActor, params: LogsFollowParams, _ctx: CallContex
 def _stats(facade: FacadeActor, params: PackageIdParams, _ctx: CallContext) -> Stats:
     result: Stats = facade.ask("services", GetStats(id=params.id))
     return result
+
+
+@rpc("package.attach")
+def _attach(facade: FacadeActor, params: AttachParams, _ctx: CallContext) -> AttachResult:
+    session = facade.ask("services", Attach(id=params.id, command=params.command, tty=params.tty, user=params.user))
+    return AttachResult(guid=facade.hold_claim(("attach", session), window=30.0))

@@ -26,6 +26,7 @@ from startos.actors.services.service import ServiceActor, ServiceError, daemons_
 from startos.protocol.errors import ErrorKind
 from startos.protocol.notifications import Notify
 from startos.protocol.packages import (
+    Attach,
     CancelInstall,
     FollowLogs,
     GetLogs,
@@ -225,8 +226,8 @@ class ServicesActor(Actor):
             )
         return out
 
-    @handles(GetLogs, FollowLogs, GetStats)
-    def route(self, message: GetLogs | FollowLogs | GetStats) -> Any:
+    @handles(GetLogs, FollowLogs, GetStats, Attach)
+    def route(self, message: GetLogs | FollowLogs | GetStats | Attach) -> Any:
         """Ask the service's own actor."""
         self._require_installed(message.id)
         ref = self.directory.get(service_name(message.id))

@@ -28,6 +28,7 @@ from typing import Any
 import gevent
 import psutil
 
+from startos.actors.services.attach import start_attached
 from startos.actors.services.daemon import DaemonActor, DaemonLaunch, describe_status
 from startos.actors.services.install import version_dir
 from startos.actors.services.journal import Journal
@@ -35,6 +36,7 @@ from startos.errors import StartOSError
 from startos.protocol import runtime as wire
 from startos.protocol.notifications import Notify
 from startos.protocol.packages import (
+    Attach,
     DaemonReady,
     FollowLogs,
     GetLogs,
@@ -422,6 +424,15 @@ class ServiceActor(Actor):
         assert self.journal is not None
         recent = self.journal.read(limit=message.limit, boot=message.boot) if message.limit else []
         return recent, self.journal.follow()
+
+    @handles(Attach)
+    def attach(self, message: Attach) -> Any:
+        """A shell or command in the sandbox, for ``package attach``."""
+        assert self.sandbox is not None
+        if self.journal is not None:
+            shown = " ".join(message.command) if message.command else "a shell"
+            self.journal.append("startos", f"attach: {shown}")
+        return start_attached(self.sandbox, message.command, tty=message.tty, user=message.user)
 
     @handles(GetStats)
     def stats(self, _message: GetStats) -> Stats:
