@@ -281,6 +281,10 @@ class ServicesActor(Actor):
             if old_desired == "running":
                 self.set_desired(SetDesired(id=package_id, desired="running"))
             done.add("init")
+            self._pool(steps.drop_snapshot, snapshot)
+            self._pool(steps.remove_other_versions, package_dir, inspected.version)
+            if self._jobs.get(package_id) is gevent.getcurrent():
+                del self._jobs[package_id]  # done: the next install may begin as soon as this one shows
             self._patch(
                 [
                     {
@@ -292,8 +296,6 @@ class ServicesActor(Actor):
                     {"op": "replace", "path": f"{base}/signer", "value": inspected.signer_b64},
                 ]
             )
-            self._pool(steps.drop_snapshot, snapshot)
-            self._pool(steps.remove_other_versions, package_dir, inspected.version)
             verb = {"install": "installed", "update": "updated", "downgrade": "downgraded"}.get(kind, "reinstalled")
             self.directory.tell(
                 "notifications",
