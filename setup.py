@@ -5,7 +5,7 @@ code to run at build time.
 """
 
 import json
-import subprocess
+import sys
 from pathlib import Path
 
 from setuptools import setup
@@ -13,27 +13,10 @@ from setuptools.command.build_py import build_py
 
 
 def _git_info() -> dict[str, object]:
-    root = Path(__file__).resolve().parent
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
-        dirty = bool(
-            subprocess.run(
-                ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                capture_output=True,
-                text=True,
-                check=True,
-                timeout=10,
-            ).stdout.strip()
-        )
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": False}
-    return {"commit": head, "dirty": dirty}
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from startos.buildinfo import _from_checkout  # stdlib only: safe to import at build time
+
+    return _from_checkout(Path(__file__).resolve().parent) or {"commit": None, "dirty": False}
 
 
 class BuildPyWithGitInfo(build_py):

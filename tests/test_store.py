@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from startos.protocol.store import (
 from startos.supervision import ActorCrashed, wait_started
 
 from .conftest import TreeHarness
+from .helpers import tmpfs
 
 
 @pytest.fixture
@@ -166,16 +165,9 @@ def test_a_damaged_database_is_a_typed_error(data_dir: Path) -> None:
 
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Any:
-    """A real 1 MiB filesystem (tmpfs) to fill up; needs root."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True)
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode().strip()}")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
+    """A real 1 MiB filesystem to fill up."""
+    with tmpfs(tmp_path / "tiny", "1m") as mount:
+        yield mount
 
 
 def test_a_full_disk_rolls_back_and_loses_nothing_committed(tiny_disk: Path) -> None:

@@ -119,20 +119,12 @@ class AuthActor(Actor):
         if not self._set_up:
             raise AuthError("the server is not set up yet: complete setup first", kind=ErrorKind.UNINITIALIZED)
         self._count_attempt()
-        reply = self.defer_reply()
 
-        def run() -> None:
-            try:
-                self._verify(message.password)
-                session = self._open(message.ephemeral, message.user_agent)
-            except BaseException as exc:  # noqa: BLE001 (handed to the asker, whatever it is)
-                if reply is not None:
-                    reply.set_exception((type(exc), exc, exc.__traceback__))
-                return
-            if reply is not None:
-                reply.set(session)
+        def verify_and_open() -> NewSession:
+            self._verify(message.password)
+            return self._open(message.ephemeral, message.user_agent)
 
-        gevent.spawn(run)
+        self._answer_later(verify_and_open)
 
     @handles(CheckSession)
     def check_session(self, message: CheckSession) -> str | None:

@@ -233,17 +233,31 @@ def logs(
         _print_entry(entry, ctx.format)
 
 
+def _open_socket(ctx: Context, guid: str, what: str) -> Any:
+    """The WebSocket at /ws/rpc/{guid}, with the same cookies and TLS trust as every call."""
+    import simple_websocket
+
+    url = ctx.client.url.replace("http", "ws", 1) + f"/ws/rpc/{guid}"
+    headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in ctx.client.cookies.items())} if ctx.client.cookies else None
+    ssl_context = ctx.client._tls if url.startswith("wss") else None
+    try:
+        return simple_websocket.Client.connect(url, headers=headers, ssl_context=ssl_context)
+    except (OSError, simple_websocket.ConnectionError) as exc:
+        raise StartOSError(f"cannot {what} at {url}: {exc}") from exc
+
+
+def _close_socket(ws: Any) -> None:
+    try:
+        ws.close()
+    except Exception:  # noqa: BLE001 (the server closed first: nothing left to close)
+        pass
+
+
 def _follow_logs(ctx: Context, package_id: str, limit: int, boot: str | None) -> None:
     import simple_websocket
 
     result = ctx.call("package.logs.follow", {"id": package_id, "limit": limit, "boot": boot})
-    url = ctx.client.url.replace("http", "ws", 1) + f"/ws/rpc/{result['guid']}"
-    headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in ctx.client.cookies.items())} if ctx.client.cookies else None
-    ssl_context = ctx.client._tls if url.startswith("wss") else None
-    try:
-        ws = simple_websocket.Client.connect(url, headers=headers, ssl_context=ssl_context)
-    except (OSError, simple_websocket.ConnectionError) as exc:
-        raise StartOSError(f"cannot follow the logs at {url}: {exc}") from exc
+    ws = _open_socket(ctx, result["guid"], "follow the logs")
     try:
         while True:
             message = ws.receive()
@@ -255,10 +269,7 @@ def _follow_logs(ctx: Context, package_id: str, limit: int, boot: str | None) ->
     except KeyboardInterrupt:
         pass
     finally:
-        try:
-            ws.close()
-        except Exception:  # noqa: BLE001 (the server closed first: nothing left to close)
-            pass
+        _close_socket(ws)
 
 
 @package.command("attach", context_settings={"ignore_unknown_options": True})
@@ -269,18 +280,9 @@ def _follow_logs(ctx: Context, package_id: str, limit: int, boot: str | None) ->
 @pass_ctx
 def attach(ctx: Context, package_id: str, command: tuple[str, ...], force_tty: bool, user: str | None) -> None:
     """Open a shell inside service ID's sandbox, or run COMMAND there (exit code passed through)."""
-    import simple_websocket
-
     tty = force_tty or sys.stdin.isatty()
     result = ctx.call("package.attach", {"id": package_id, "command": list(command) or None, "tty": tty, "user": user})
-    url = ctx.client.url.replace("http", "ws", 1) + f"/ws/rpc/{result['guid']}"
-    headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in ctx.client.cookies.items())} if ctx.client.cookies else None
-    ssl_context = ctx.client._tls if url.startswith("wss") else None
-    try:
-        ws = simple_websocket.Client.connect(url, headers=headers, ssl_context=ssl_context)
-    except (OSError, simple_websocket.ConnectionError) as exc:
-        raise StartOSError(f"cannot attach at {url}: {exc}") from exc
-    status = _relay(ws, tty)
+    status = _relay(_open_socket(ctx, result["guid"], "attach"), tty)
     raise SystemExit(status if status >= 0 else 128 - status)
 
 
@@ -330,10 +332,7 @@ def _relay(ws: Any, tty: bool) -> int:
     finally:
         if saved is not None:
             termios.tcsetattr(stdin_fd, termios.TCSADRAIN, saved)
-        try:
-            ws.close()
-        except Exception:  # noqa: BLE001 (the server closed first: nothing left to close)
-            pass
+        _close_socket(ws)
     return status
 
 

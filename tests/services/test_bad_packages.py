@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from startos.protocol.jsonrpc import RpcError
 from startos.s9pk import generate_signing_key, pack_package
 from startos.s9pk.package import find_sources
 
-from ..helpers import wait_until
+from ..helpers import tmpfs, wait_until
 from .conftest import EXAMPLES, Services
 
 STUBBORN = """
@@ -100,16 +99,9 @@ def test_package_code_that_does_not_load_fails_the_install_and_leaves_nothing(
 
 @pytest.fixture
 def tiny_data(tmp_path: Path) -> Any:
-    """A data directory on a real 3 MiB filesystem (tmpfs); needs root."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True)
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode().strip()}")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
+    """A data directory on a real 3 MiB filesystem."""
+    with tmpfs(tmp_path / "tiny", "3m") as mount:
+        yield mount
 
 
 def test_a_disk_that_fills_during_install_leaves_no_half_installed_package(tiny_data: Path, tmp_path: Path) -> None:
