@@ -166,6 +166,18 @@ class HardwareRequirements(_Record, frozen=True, kw_only=True):
     arch: frozenset[str] | None = None
 
 
+class ResourceLimits(_Record, frozen=True, kw_only=True):
+    """startos-py's extension: the most the service may use (enforced by the namespace sandbox's cgroup).
+
+    ``memory`` in bytes, ``cpu`` in cores (0.5 = half a core), ``processes`` as a count. StartOS
+    manifests have no such field; a StartOS package simply runs without limits.
+    """
+
+    memory: Annotated[int, Meta(ge=4 * 1024 * 1024, le=2**63 - 1)] | None = None
+    cpu: Annotated[float, Meta(gt=0, le=1024)] | None = None
+    processes: Annotated[int, Meta(ge=1, le=4_194_304)] | None = None
+
+
 class Manifest(_Record, frozen=True, kw_only=True):
     """A package manifest (``manifest.json``), validated; build one with :func:`parse_manifest`.
 
@@ -201,6 +213,7 @@ class Manifest(_Record, frozen=True, kw_only=True):
     virtual_networking: bool = False  # later StartOS 0.4 builds
     plugins: frozenset[str] = frozenset()
     docs_urls: tuple[Url, ...] = ()  # StartOS 0.4.0-beta.0 to beta.8; dropped later
+    resource_limits: ResourceLimits | None = None  # startos-py only
 
     def to_dict(self) -> dict[str, Any]:
         """The manifest as JSON-ready builtins: camelCase keys, versions as strings.
@@ -211,6 +224,8 @@ class Manifest(_Record, frozen=True, kw_only=True):
         data: dict[str, Any] = msgspec.to_builtins(self, enc_hook=_enc_hook, order="deterministic")
         if not data.get("docsUrls"):
             data.pop("docsUrls", None)
+        if data.get("resourceLimits") is None:
+            data.pop("resourceLimits", None)
         return data
 
     def to_json(self) -> bytes:

@@ -38,11 +38,13 @@ def main(ctx: MainContext) -> list[Daemon]:
 """
 
 
-def custom_package(tmp_path: Path, package_id: str, service_code: str) -> Path:
+def custom_package(tmp_path: Path, package_id: str, service_code: str, limits: dict[str, int] | None = None) -> Path:
     folder = tmp_path / package_id
     shutil.copytree(EXAMPLES / "crashy", folder, ignore=shutil.ignore_patterns("__pycache__"))
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest["id"] = package_id
+    if limits is not None:
+        manifest["resourceLimits"] = limits
     (folder / "manifest.json").write_text(json.dumps(manifest))
     shutil.rmtree(folder / "python")
     (folder / "python").mkdir()
@@ -124,5 +126,44 @@ def test_a_disk_that_fills_during_install_leaves_no_half_installed_package(tiny_
             what="the partial install removed",
         )
         assert harness.call("echo", message="alive") == "alive"
+    finally:
+        harness.close()
+
+
+HUNGRY = """
+import sys
+
+from startos.sdk import Daemon, MainContext, Service
+
+service = Service(volumes=["main"])
+
+
+@service.main
+def main(ctx: MainContext) -> list[Daemon]:
+    code = "blob = bytearray(200 * 1024 * 1024)\\nimport time\\ntime.sleep(3600)\\n"
+    return [Daemon("hungry", argv=[sys.executable, "-c", code], stop_timeout=1)]
+"""
+
+
+def test_the_manifests_memory_limit_is_enforced_in_the_namespace_sandbox(tmp_path: Path) -> None:
+    from startos.sandbox import namespace_support
+
+    usable, reason = namespace_support()
+    if not usable:
+        pytest.skip(f"namespace sandbox unavailable here: {reason}")
+    path = custom_package(tmp_path, "hungry", HUNGRY, limits={"memory": 64 * 1024 * 1024, "processes": 64})
+    config = TreeConfig(data_dir=tmp_path / "data", port=None, mdns=False, sandbox="namespace")
+    harness = Services(start_tree(config))
+    try:
+        harness.call("setup.execute", serverName="Limits", password="a long enough password")
+        harness.call("package.install", path=str(path))
+        installed(harness, "hungry")
+        harness.call("package.start", id="hungry")
+        stats = harness.call("package.stats", id="hungry")
+        assert stats.memory_limit_bytes == 64 * 1024 * 1024
+        # The daemon allocates 200 MiB under a 64 MiB limit: the kernel kills it, again and again.
+        harness.watch("/public/packageData/hungry/statusInfo").wait_for(
+            lambda v: "SIGKILL" in str((v.get("daemons") or {}).get("hungry", {}).get("reason")), timeout=60
+        )
     finally:
         harness.close()

@@ -43,6 +43,7 @@ from startos.protocol.packages import (
 )
 from startos.protocol.store import DbApply, DbDump
 from startos.protocol.supervision import ChildSpec, DeleteChild, LookupChild, StartChild, TerminateChild
+from startos.sandbox.base import Limits
 from startos.supervision import Actor, Backoff, Directory, Supervisor, handles
 
 __all__ = ["ServicesActor"]
@@ -267,8 +268,10 @@ class ServicesActor(Actor):
             self._pool(steps.create_volumes, package_dir, volumes)
             done.add("unpack")
             self._phase(base, done, "init")
+            limits = inspected.manifest_json.get("resourceLimits") or {}
             self._private_put(
-                package_id, {"version": inspected.version, "signer": inspected.signer_b64, "volumes": volumes}
+                package_id,
+                {"version": inspected.version, "signer": inspected.signer_b64, "volumes": volumes, "limits": limits},
             )
             self._start_supervisor(package_id, version=inspected.version)
             new = service_name(package_id)
@@ -452,6 +455,12 @@ class ServicesActor(Actor):
         preference, backoff = self.sandbox_preference, self.daemon_backoff
         private = self._private(package_id) or {}
         volumes = tuple(private.get("volumes") or ())
+        raw_limits = private.get("limits") or {}
+        limits = Limits(
+            memory_bytes=raw_limits.get("memory"),
+            cpu_cores=raw_limits.get("cpu"),
+            max_processes=raw_limits.get("processes"),
+        )
 
         def start_service() -> ActorRef[Any]:
             return ServiceActor.start(
@@ -463,6 +472,7 @@ class ServicesActor(Actor):
                 sandbox_preference=preference,
                 manifest_volumes=volumes,
                 daemon_backoff=backoff,
+                limits=limits,
             )
 
         def observer() -> ActorRef[Any] | None:

@@ -56,7 +56,7 @@ from startos.protocol.supervision import (
 )
 from startos.runtime.host import RuntimeConnection, check_description, start_runtime
 from startos.sandbox import choose_sandbox
-from startos.sandbox.base import Sandbox, SandboxProcess, SandboxSpec
+from startos.sandbox.base import Limits, Sandbox, SandboxProcess, SandboxSpec
 from startos.supervision import Actor, Backoff, Directory, handles
 
 __all__ = ["ServiceActor", "ServiceError", "daemons_name", "service_name"]
@@ -98,6 +98,7 @@ class ServiceActor(Actor):
         sandbox_preference: str = "auto",
         manifest_volumes: tuple[str, ...] = (),
         daemon_backoff: Backoff | None = None,
+        limits: Limits | None = None,
     ) -> None:
         super().__init__()
         self.directory = directory
@@ -108,6 +109,7 @@ class ServiceActor(Actor):
         self.sandbox_preference = sandbox_preference
         self.manifest_volumes = manifest_volumes
         self.daemon_backoff = daemon_backoff or DAEMON_BACKOFF
+        self.limits = limits or Limits()
         self.sandbox: Sandbox | None = None
         self.runtime: RuntimeConnection | None = None
         self._runtime_process: SandboxProcess | None = None
@@ -139,6 +141,7 @@ class ServiceActor(Actor):
             else (),
             run_dir=self.dir / "run",
             tmp_dir=self.dir / "tmp",
+            limits=self.limits,
         )
         self._sweep_orphans()
         self.sandbox = choose_sandbox(spec, self.sandbox_preference)

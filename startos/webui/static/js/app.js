@@ -12,6 +12,11 @@ function currentRoute() {
   return location.hash.replace(/^#\/?/, "").split("/")[0];
 }
 
+/** The whole route, sub-pages included ("services/hello-world"). */
+function currentPath() {
+  return location.hash.replace(/^#\/?/, "");
+}
+
 function useRoute() {
   const [route, setRoute] = useState(currentRoute());
   useEffect(() => {
@@ -58,7 +63,7 @@ function App() {
   useEffect(() => {
     if (phase === "setup" || phase === "login") {
       const here = currentRoute();
-      if (!AUTH_ROUTES.includes(here) && here) setReturnTo(here);
+      if (!AUTH_ROUTES.includes(here) && here) setReturnTo(currentPath());
       showRoute(phase);
     } else if (phase === "app" && (AUTH_ROUTES.includes(currentRoute()) || !currentRoute())) {
       showRoute(returnTo || "services");

@@ -6,8 +6,10 @@ import { follow } from "../live.js";
 import { Code, call } from "../rpc.js";
 import { Alert, Icon, Spinner, errorText, localAddress } from "../ui.js";
 import { NotificationsPage } from "./notifications.js";
-import { MarketplacePage, ServicesPage, SideloadPage, UpdatesPage } from "./placeholders.js";
+import { MarketplacePage, UpdatesPage } from "./placeholders.js";
+import { ServicesPage } from "./services.js";
 import { SETUP_LANGUAGE_KEY } from "./setup.js";
+import { SideloadPage } from "./sideload.js";
 import { SystemPage } from "./system.js";
 
 export const PAGES = [

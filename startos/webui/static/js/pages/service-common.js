@@ -1,0 +1,295 @@
+// What the Services list, a service's page and the Sideload page share: the status a service
+// shows (REFERENCE.md §6), its pill, install phases, a confirmation dialog, formatting helpers
+// and the sub-path of the hash route (#/services/<id>, #/sideload/<id>).
+import { html, useEffect, useRef, useState } from "../html.js";
+import { currentLanguage, t } from "../i18n.js";
+import { Button, Icon, Spinner } from "../ui.js";
+
+// -- the hash route below the page (app.js routes on the first segment only) --------------------
+
+function pathSegments() {
+  return location.hash.replace(/^#\/?/, "").split("/").slice(1).map((part) => decodeURIComponent(part)).filter(Boolean);
+}
+
+/** The segments after the page's own, e.g. ["hello-world"] for #/services/hello-world. */
+export function useSubPath() {
+  const [segments, setSegments] = useState(pathSegments());
+  useEffect(() => {
+    const update = () => setSegments(pathSegments());
+    addEventListener("hashchange", update);
+    return () => removeEventListener("hashchange", update);
+  }, []);
+  return segments;
+}
+
+export function servicePath(id) {
+  return `#/services/${encodeURIComponent(id)}`;
+}
+
+// -- what a package entry says -------------------------------------------------------------------
+
+export function manifestOf(pkg) {
+  return (pkg && pkg.stateInfo && pkg.stateInfo.manifest) || {};
+}
+
+export function titleOf(id, pkg) {
+  return manifestOf(pkg).title || id;
+}
+
+/** A manifest text that may be a string or a {locale: text} map. */
+export function localized(value) {
+  if (!value) return "";
+  if (typeof value === "string") return value;
+  return value[currentLanguage()] || value.en || value.en_US || Object.values(value)[0] || "";
+}
+
+const TRANSITIONAL = ["installing", "updating", "restoring", "removing"];
+const ACTIVE_DAEMON = ["running", "starting", "stopping", "backing-off"];
+
+/** Share of the install done (0..1) from its phases, counting partial {done, total} phases. */
+export function installFraction(installingInfo) {
+  const progress = installingInfo && installingInfo.progress;
+  if (!progress) return null;
+  const phases = progress.phases || [];
+  if (phases.length) {
+    const sum = phases.reduce((acc, phase) => acc + phaseFraction(phase.progress), 0);
+    return sum / phases.length;
+  }
+  return phaseFraction(progress.overall);
+}
+
+function phaseFraction(value) {
+  if (value === true) return 1;
+  if (value && typeof value === "object" && value.total) return Math.min(1, value.done / value.total);
+  return 0;
+}
+
+/**
+ * The one status a service shows: error when one is set (crash-looping when a daemon is),
+ * starting while desired running but not started (or a check is still starting), stopping while
+ * desired stopped but still started, else the desired state. Install jobs come first.
+ */
+export function statusOf(pkg) {
+  const stateInfo = (pkg && pkg.stateInfo) || {};
+  const state = stateInfo.state || "installed";
+  if (TRANSITIONAL.includes(state)) {
+    return { kind: state, transitional: true, fraction: state === "removing" ? null : installFraction(stateInfo.installingInfo) };
+  }
+  const status = (pkg && pkg.statusInfo) || {};
+  const daemons = Object.values(status.daemons || {});
+  const checks = Object.values(status.health || {});
+  if (daemons.some((d) => d.state === "crash-looping")) return { kind: "crash-looping" };
+  if (status.error) return { kind: "error" };
+  if (status.desired === "restarting") return { kind: "restarting" };
+  if (status.desired === "running") {
+    const settling = checks.some((c) => c.result === "starting" || c.result === "waiting")
+      || daemons.some((d) => d.state === "starting" || d.state === "backing-off");
+    return { kind: !status.started || settling ? "starting" : "running" };
+  }
+  if (status.started || daemons.some((d) => ACTIVE_DAEMON.includes(d.state))) return { kind: "stopping" };
+  return { kind: "stopped" };
+}
+
+/** Whether the service is meant to run (what Stop and Restart act on). */
+export function wantsToRun(pkg) {
+  const desired = pkg && pkg.statusInfo && pkg.statusInfo.desired;
+  return desired === "running" || desired === "restarting";
+}
+
+const TONES = {
+  running: "success",
+  starting: "warning",
+  stopping: "warning",
+  restarting: "warning",
+  stopped: "neutral",
+  "crash-looping": "danger",
+  error: "danger",
+  installing: "accent",
+  updating: "accent",
+  restoring: "accent",
+  removing: "accent",
+};
+
+export function statusLabel(status) {
+  switch (status.kind) {
+    case "running": return t("status.running");
+    case "starting": return t("status.starting");
+    case "stopping": return t("status.stopping");
+    case "restarting": return t("status.restarting");
+    case "stopped": return t("status.stopped");
+    case "crash-looping": return t("status.crashLooping");
+    case "error": return t("status.error");
+    default: {
+      const word = t(`services.state.${status.kind}`);
+      return status.fraction == null ? word : `${word} ${formatPercent(status.fraction)}`;
+    }
+  }
+}
+
+export function StatusPill({ status, size }) {
+  const tone = TONES[status.kind] || "neutral";
+  const busy = tone === "warning" || tone === "accent";
+  return html`<span class=${`status status-${tone}${busy ? " status-busy" : ""}${size === "lg" ? " status-lg" : ""}`}
+    data-testid="status" data-status=${status.kind}>
+    <span class="status-dot" aria-hidden="true"></span>${statusLabel(status)}
+  </span>`;
+}
+
+export function ServiceIcon({ pkg, size = "md" }) {
+  return html`<span class=${`service-icon service-icon-${size}`}>
+    ${pkg && pkg.icon ? html`<img src=${pkg.icon} alt="" />` : html`<${Icon} name="package" size=${size === "lg" ? 32 : 22} />`}
+  </span>`;
+}
+
+// Icons this part of the dashboard needs beyond ui.js's set (same 24x24 stroke style).
+const GLYPHS = {
+  play: html`<path d="M7 4.5v15l12.5-7.5z" />`,
+  stop: html`<rect x="6" y="6" width="12" height="12" rx="1.5" />`,
+  restart: html`<path d="M20 11a8 8 0 1 0-2.3 5.7" /><path d="M20 4v7h-7" />`,
+  file: html`<path d="M14 3H7a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h10a2 2 0 0 0 2-2V8z" /><path d="M14 3v5h5" />`,
+  pause: html`<path d="M8 5v14M16 5v14" />`,
+  arrowDown: html`<path d="M12 5v14" /><path d="M6 13l6 6 6-6" />`,
+};
+
+export function Glyph({ name, size = 18 }) {
+  if (!GLYPHS[name]) return html`<${Icon} name=${name} size=${size} />`;
+  return html`<svg class="icon" width=${size} height=${size} viewBox="0 0 24 24" fill="none" stroke="currentColor"
+    stroke-width="1.8" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true" focusable="false">${GLYPHS[name]}</svg>`;
+}
+
+/** ui.js's Button, with an icon from either set. */
+export function ActionButton({ glyph, variant = "primary", size, loading = false, children, class: cls = "", ...rest }) {
+  const classes = ["btn", `btn-${variant}`, size ? `btn-${size}` : "", cls].filter(Boolean).join(" ");
+  return html`<button ...${rest} type=${rest.type || "button"} class=${classes} disabled=${rest.disabled || loading}
+    aria-busy=${loading ? "true" : null}>
+    ${loading ? html`<${Spinner} size="sm" />` : glyph ? html`<${Glyph} name=${glyph} size=${size === "sm" ? 16 : 18} />` : null}
+    ${children ? html`<span>${children}</span>` : null}
+  </button>`;
+}
+
+// -- install phases ------------------------------------------------------------------------------
+
+export function phaseLabel(name) {
+  switch (name) {
+    case "upload": return t("install.phase.upload");
+    case "verify": return t("install.phase.verify");
+    case "unpack": return t("install.phase.unpack");
+    case "init": return t("install.phase.init");
+    default: return name;
+  }
+}
+
+/** done | active | pending from a progress value (true, false, null, or {done, total}). */
+export function phaseState(value) {
+  if (value === true) return "done";
+  if (value === null || value === undefined) return "pending";
+  return "active";
+}
+
+/** A vertical list of steps: [{name, state, fraction?, detail?}]. */
+export function Steps({ steps }) {
+  return html`<ol class="steps-v">
+    ${steps.map((step) => html`<li key=${step.name} class=${`step-v step-${step.state}`} data-testid=${`step-${step.name}`}
+        data-state=${step.state}>
+      <span class="step-v-mark" aria-hidden="true">
+        ${step.state === "done" ? html`<${Icon} name="check" size=${16} />`
+          : step.state === "failed" ? html`<${Icon} name="close" size=${16} />`
+          : step.state === "active" ? html`<span class="spinner spinner-sm"></span>` : null}
+      </span>
+      <div class="step-v-main">
+        <div class="step-v-head">
+          <span class="step-v-label">${phaseLabel(step.name)}</span>
+          ${step.detail ? html`<span class="muted small step-v-detail">${step.detail}</span>` : null}
+        </div>
+        ${step.state === "active" && step.fraction !== undefined ? html`<${Meter} fraction=${step.fraction} label=${phaseLabel(step.name)} />` : null}
+      </div>
+    </li>`)}
+  </ol>`;
+}
+
+/** The install phases of a package entry as Steps. */
+export function installSteps(installingInfo) {
+  const phases = (installingInfo && installingInfo.progress && installingInfo.progress.phases) || [];
+  return phases.map((phase) => ({
+    name: phase.name,
+    state: phaseState(phase.progress),
+    fraction: phase.progress && typeof phase.progress === "object" && phase.progress.total
+      ? phase.progress.done / phase.progress.total : undefined,
+  }));
+}
+
+/** A progress bar; fraction null draws an indeterminate one. */
+export function Meter({ fraction, label, tone, testid }) {
+  if (fraction == null) {
+    return html`<div class="progress progress-indeterminate" role="progressbar" aria-label=${label || null} data-testid=${testid || null}><span></span></div>`;
+  }
+  const percent = Math.max(0, Math.min(100, Math.round(fraction * 1000) / 10));
+  return html`<div class=${`meter${tone ? ` meter-${tone}` : ""}`} role="progressbar" aria-label=${label || null}
+      aria-valuemin="0" aria-valuemax="100" aria-valuenow=${Math.round(percent)} data-testid=${testid || null}>
+    <span style=${`width: ${percent}%`}></span>
+  </div>`;
+}
+
+// -- a modal confirmation ------------------------------------------------------------------------
+
+/** A native modal <dialog>: focus stays inside, Escape cancels (unless busy). Mount it to open it. */
+export function ConfirmDialog({ title, children, confirmLabel, danger = false, busy = false, onConfirm, onCancel, testid }) {
+  const ref = useRef(null);
+  useEffect(() => {
+    const dialog = ref.current;
+    if (dialog && !dialog.open) dialog.showModal();
+    return () => dialog && dialog.open && dialog.close();
+  }, []);
+  const cancel = (event) => {
+    event.preventDefault();
+    if (!busy) onCancel();
+  };
+  return html`<dialog ref=${ref} class="dialog" aria-labelledby="dialog-title" onCancel=${cancel} data-testid=${testid || null}>
+    <form method="dialog" onSubmit=${(event) => { event.preventDefault(); onConfirm(); }}>
+      <h2 id="dialog-title">${title}</h2>
+      <div class="dialog-body">${children}</div>
+      <div class="dialog-actions">
+        <${Button} variant="ghost" onClick=${cancel} disabled=${busy}>${t("common.cancel")}</${Button}>
+        <${Button} type="submit" variant=${danger ? "danger" : "primary"} loading=${busy} data-testid="confirm">${confirmLabel}</${Button}>
+      </div>
+    </form>
+  </dialog>`;
+}
+
+// -- formatting ----------------------------------------------------------------------------------
+
+export function formatPercent(fraction, digits = 0) {
+  return new Intl.NumberFormat(currentLanguage(), { style: "percent", maximumFractionDigits: digits }).format(fraction);
+}
+
+const UNITS = ["byte", "kilobyte", "megabyte", "gigabyte", "terabyte"];
+
+/** Bytes in decimal units (1 MB = 1,000,000 bytes), as file managers show file sizes. */
+export function formatBytes(bytes) {
+  if (bytes == null || Number.isNaN(Number(bytes))) return "—";
+  let value = Number(bytes);
+  let unit = 0;
+  while (value >= 1000 && unit < UNITS.length - 1) {
+    value /= 1000;
+    unit += 1;
+  }
+  return new Intl.NumberFormat(currentLanguage(), {
+    style: "unit", unit: UNITS[unit], unitDisplay: "short", maximumFractionDigits: unit === 0 ? 0 : value < 10 ? 1 : 0,
+  }).format(value);
+}
+
+export function formatNumber(value, digits = 0) {
+  return new Intl.NumberFormat(currentLanguage(), { maximumFractionDigits: digits }).format(value);
+}
+
+/** Re-render every `period` ms while `active` (countdowns). */
+export function useNow(active, period = 1000) {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    if (!active) return undefined;
+    setNow(Date.now());
+    const timer = setInterval(() => setNow(Date.now()), period);
+    return () => clearInterval(timer);
+  }, [active, period]);
+  return now;
+}
