@@ -150,13 +150,13 @@ def test_sideload_run_follow_and_uninstall_hello_world(server: Server, page: Pag
 
     # Scrolled up, the view stays put and counts what arrives; "jump" follows the end again.
     page.add_style_tag(content=".logs-box { height: 120px !important; }")  # scrollable with few lines
-    lines.evaluate("el => { el.scrollTop = 0; }")
+    lines.evaluate("el => { el.scrollTop = 1; }")  # away from the end (which the page keeps following)
     logs_status = page.get_by_test_id("logs-status")
     expect(logs_status).to_have_text("Paused")
     page.get_by_test_id("action-restart").click()
     jump = page.get_by_test_id("logs-jump")
     expect(jump).to_have_text(re.compile(r"New lines: [1-9]\d* · jump to latest"), timeout=SLOW)
-    assert lines.evaluate("el => el.scrollTop") == 0
+    assert lines.evaluate("el => el.scrollTop") == 1
     expect(status).to_have_attribute("data-status", "running", timeout=SLOW)
     jump.click()
     expect(logs_status).to_have_text("Following")

@@ -31,12 +31,15 @@ def daemon(tmp_path: Path) -> Iterator[Daemon]:
         d.stop()
 
 
-def processes_of(package_id: str) -> list[psutil.Process]:
-    me = psutil.Process().pid
+def processes_of(package_id: str, startd_pid: int) -> list[psutil.Process]:
+    """The processes of ``package_id`` that this test's startd started."""
     found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        if proc.pid != me and f"startos[{package_id}" in " ".join(proc.info["cmdline"] or []):
-            found.append(proc)
+    for proc in psutil.Process(startd_pid).children(recursive=True):
+        try:
+            if f"startos[{package_id}" in " ".join(proc.cmdline()):
+                found.append(proc)
+        except psutil.Error:
+            continue
     return found
 
 
@@ -79,7 +82,7 @@ def test_sideload_start_logs_kill_9_and_no_orphans(daemon: Daemon, packed: dict[
     stats = json.loads(daemon.cli("--format", "json", "package", "stats", "hello-world").stdout)
     assert stats["processes"] >= 1 and stats["memoryBytes"] > 0
 
-    before = {p.pid for p in processes_of("hello-world")}
+    before = {p.pid for p in processes_of("hello-world", daemon.proc.pid)}
     assert before
     daemon.proc.send_signal(signal.SIGKILL)
     daemon.proc.wait(timeout=10)
@@ -87,10 +90,12 @@ def test_sideload_start_logs_kill_9_and_no_orphans(daemon: Daemon, packed: dict[
     try:
         again.wait_ready()
         wait_until(lambda: status(again, "hello-world")["started"], timeout=60, what="hello-world back after kill -9")
-        left = before & {p.pid for p in processes_of("hello-world")}
+        left = [pid for pid in before if psutil.pid_exists(pid)]
         assert not left, f"processes of the killed startd survived: {left}"
+        now = {p.pid for p in processes_of("hello-world", again.proc.pid)}
+        assert now
         assert again.cli("package", "uninstall", "hello-world", "-y").returncode == 0
-        assert not processes_of("hello-world")
+        assert not [pid for pid in now if psutil.pid_exists(pid)]
     finally:
         again.stop()
 

@@ -80,13 +80,16 @@ def test_long_running_progress_is_reported_live(
     watch.wait_for(lambda v: v["started"] is not None, timeout=30)  # ready once synced
 
 
-def service_pids(services: Services, package_id: str) -> set[int]:
-    marker = package_id
-    return {
-        p.pid
-        for p in psutil.process_iter(["cmdline"])
-        if marker in " ".join(p.info["cmdline"] or []) and p.pid != psutil.Process().pid
-    }
+def service_pids(package_id: str) -> set[int]:
+    """Processes of ``package_id`` started by this test's tree (not by anything else on the machine)."""
+    found = set()
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if package_id in " ".join(proc.cmdline()):
+                found.add(proc.pid)
+        except psutil.Error:
+            continue
+    return found
 
 
 def test_services_come_back_as_they_were_after_a_restart(
@@ -100,8 +103,10 @@ def test_services_come_back_as_they_were_after_a_restart(
     (volume(first, "crashy") / "crashy.json").write_text(json.dumps({"exit_after": 3600}))
     first.call("package.start", id="hello-world")
     first.watch("/public/packageData/hello-world/statusInfo").wait_for(lambda v: v["started"] is not None, 60)
+    running = service_pids("hello-world")
+    assert running
     first.close()
-    assert not service_pids(first, "hello-world"), "stopping startd stops every service process"
+    assert not [pid for pid in running if psutil.pid_exists(pid)], "stopping startd stops every service process"
     second = Services(start_tree(config))
     try:
         second.watch("/public/packageData/hello-world/statusInfo").wait_for(lambda v: v["started"] is not None, 60)
