@@ -14,7 +14,7 @@ import pytest
 
 from ..conftest import PASSWORD
 from ..daemon import Daemon
-from ..helpers import wait_until
+from ..helpers import alive, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -90,12 +90,12 @@ def test_sideload_start_logs_kill_9_and_no_orphans(daemon: Daemon, packed: dict[
     try:
         again.wait_ready()
         wait_until(lambda: status(again, "hello-world")["started"], timeout=60, what="hello-world back after kill -9")
-        left = [pid for pid in before if psutil.pid_exists(pid)]
+        left = [pid for pid in before if alive(pid)]
         assert not left, f"processes of the killed startd survived: {left}"
         now = {p.pid for p in processes_of("hello-world", again.proc.pid)}
         assert now
         assert again.cli("package", "uninstall", "hello-world", "-y").returncode == 0
-        assert not [pid for pid in now if psutil.pid_exists(pid)]
+        assert not [pid for pid in now if alive(pid)]
     finally:
         again.stop()
 

@@ -13,7 +13,7 @@ import pytest
 from startos.actors.tree import TreeConfig, start_tree
 from startos.supervision import Backoff
 
-from ..helpers import wait_until
+from ..helpers import alive, wait_until
 from .conftest import Services
 
 FAST = Backoff(base=0.05, factor=2.0, cap=0.2, jitter=0.0, reset_after=60.0, crash_loop_after=3, cooldown=0.5)
@@ -106,7 +106,7 @@ def test_services_come_back_as_they_were_after_a_restart(
     running = service_pids("hello-world")
     assert running
     first.close()
-    assert not [pid for pid in running if psutil.pid_exists(pid)], "stopping startd stops every service process"
+    assert not [pid for pid in running if alive(pid)], "stopping startd stops every service process"
     second = Services(start_tree(config))
     try:
         second.watch("/public/packageData/hello-world/statusInfo").wait_for(lambda v: v["started"] is not None, 60)
