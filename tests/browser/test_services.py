@@ -73,6 +73,15 @@ def server(tmp_path: Path) -> Iterator[Server]:
         harness.close()
 
 
+@pytest.fixture(autouse=True)
+def no_script_errors(page: Page) -> Iterator[None]:
+    """Any uncaught error in the dashboard's scripts fails the test."""
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield
+    assert errors == []
+
+
 def pack(name: str, out: Path, *, key: Any = None, manifest: dict[str, Any] | None = None) -> Path:
     """Pack an example package (optionally with manifest fields changed) into ``out``."""
     source = EXAMPLES / name
@@ -302,3 +311,27 @@ def test_long_running_progress_shows_while_starting(server: Server, page: Page, 
     shot(page, "service-progress")
     expect(progress).to_contain_text("Synced 20 of 20 blocks", timeout=SLOW)
     expect(status).to_have_attribute("data-status", "running", timeout=SLOW)
+
+
+def test_upload_shows_real_progress_and_can_be_cancelled(server: Server, page: Page) -> None:
+    log_in(page, server.url, "sideload")
+    # A slow link (DevTools network emulation), so the upload is seen under way.
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 512 * 1024},
+    )
+    page.get_by_test_id("sideload-input").set_input_files(
+        {"name": "big.s9pk", "mimeType": "application/octet-stream", "buffer": b"\0" * (4 * 1024 * 1024)}
+    )
+    expect(page.get_by_test_id("file-size")).to_have_text("4.2 MB")
+    page.get_by_test_id("sideload-install").click()
+    meter = page.get_by_test_id("progress-upload")
+    expect(meter).to_have_attribute("aria-valuenow", re.compile(r"^[1-9]\d?$"), timeout=SLOW)
+    expect(page.get_by_test_id("step-upload")).to_contain_text(re.compile(r"\d+(\.\d)? (kB|MB) / 4\.2 MB · \d+%"))
+    shot(page, "sideload-uploading")
+    page.get_by_test_id("sideload-cancel-upload").click()
+    expect(page.get_by_test_id("sideload-install")).to_be_visible()  # back to the picked file, nothing sent
+    expect(page.get_by_test_id("sideload-progress")).to_have_count(0)
+    assert server.result("package.list") == []

@@ -201,7 +201,8 @@ export function Steps({ steps }) {
           <span class="step-v-label">${phaseLabel(step.name)}</span>
           ${step.detail ? html`<span class="muted small step-v-detail">${step.detail}</span>` : null}
         </div>
-        ${step.state === "active" && step.fraction !== undefined ? html`<${Meter} fraction=${step.fraction} label=${phaseLabel(step.name)} />` : null}
+        ${step.state === "active" && step.fraction !== undefined
+          ? html`<${Meter} fraction=${step.fraction} label=${phaseLabel(step.name)} testid=${`progress-${step.name}`} />` : null}
       </div>
     </li>`)}
   </ol>`;

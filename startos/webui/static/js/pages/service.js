@@ -169,6 +169,10 @@ function Stats({ id }) {
     let stopped = false;
     let timer = null;
     const poll = async () => {
+      if (document.hidden) { // nobody is looking: ask again later
+        timer = setTimeout(poll, STATS_EVERY_MS);
+        return;
+      }
       try {
         const result = await call("package.stats", { id });
         if (stopped) return;

@@ -6,7 +6,7 @@ import { t } from "../i18n.js";
 import { Code, RpcError, call } from "../rpc.js";
 import { Alert, Icon, errorText } from "../ui.js";
 import {
-  ActionButton, Glyph, Meter, ServiceIcon, Steps, formatBytes, formatPercent, installSteps, manifestOf, servicePath,
+  ActionButton, Glyph, ServiceIcon, Steps, formatBytes, formatPercent, installSteps, manifestOf, servicePath,
   titleOf, useSubPath,
 } from "./service-common.js";
 
@@ -241,6 +241,8 @@ export function SideloadPage({ state }) {
 
   const reset = () => {
     setFile(null);
+    setUploaded(false);
+    setSent({ loaded: 0, total: 0 });
     setStarted(null);
     setFailure(null);
     setNotice(null);
@@ -313,7 +315,6 @@ export function SideloadPage({ state }) {
             ${started ? html`<p class="sideload-what"><strong>${started.title}</strong> <span class="version">${started.version}</span>
               ${started.update ? html`<span class="pill pill-accent">${t("sideload.isUpdate")}</span>` : null}</p>` : null}
             <${Steps} steps=${steps} />
-            ${phase === "uploading" ? html`<div class="upload-meter"><${Meter} fraction=${uploadFraction} label=${t("install.phase.upload")} testid="upload-progress" /></div>` : null}
           </div>` : null}
 
         ${phase === "failed" && failure ? html`<div class="sideload-failure">
