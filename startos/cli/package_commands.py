@@ -167,6 +167,8 @@ def uninstall(ctx: Context, package_id: str, yes: bool) -> None:
             click.echo(alert, err=True)
         click.confirm(f"Uninstall {package_id} and delete its data?", abort=True, err=True)
     ctx.call("package.uninstall", {"id": package_id})
+    while package_id in ctx.call("db.dump", {"pointer": "/public/packageData"})["value"]:
+        time.sleep(POLL)  # the removal goes on in the server; wait until it is done
     if ctx.format != "json":
         click.echo(f"{package_id} uninstalled")
 

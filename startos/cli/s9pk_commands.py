@@ -104,15 +104,11 @@ def _emit_json(value: Any, fmt: str) -> None:
 
 
 def _pack_options(func: Callable[P, R]) -> Callable[P, R]:
-    func = click.option("--no-assets", is_flag=True, help="Build without an assets directory.")(
+    func = click.option("--no-assets", is_flag=True, help="Build without an assets directory.")(func)
+    func = click.option("--assets", type=click.Path(file_okay=False), help="Assets directory (default PATH/assets).")(
         func
     )
-    func = click.option(
-        "--assets", type=click.Path(file_okay=False), help="Assets directory (default PATH/assets)."
-    )(func)
-    func = click.option(
-        "--license", "license_", type=click.Path(dir_okay=False), help="License file."
-    )(func)
+    func = click.option("--license", "license_", type=click.Path(dir_okay=False), help="License file.")(func)
     func = click.option("--icon", type=click.Path(dir_okay=False), help="Service icon file.")(func)
     return click.argument("path", required=False, default=".", type=click.Path())(func)
 
@@ -146,9 +142,7 @@ def pack(
 @s9pk.command("list-ingredients")
 @_pack_options
 @_errors_as_one_line
-def list_ingredients(
-    path: str, icon: str | None, license_: str | None, assets: str | None, no_assets: bool
-) -> None:
+def list_ingredients(path: str, icon: str | None, license_: str | None, assets: str | None, no_assets: bool) -> None:
     """Print the paths a pack of PATH reads, separated by spaces (for Makefile prerequisites)."""
     sources = find_sources(path, icon=icon, license=license_, assets=assets, no_assets=no_assets)
     click.echo(" ".join(str(p) for p in sources.ingredients()))

@@ -116,7 +116,13 @@ method(
 method(
     "package.cancel-install", "Cancel an install or update that has not finished.", PackageIdParams, None, mutating=True
 )
-method("package.uninstall", "Stop a service and remove it with its volumes.", PackageIdParams, None, mutating=True)
+method(
+    "package.uninstall",
+    "Stop a service and remove it with its volumes; answers once the removal has begun (state `removing`).",
+    PackageIdParams,
+    None,
+    mutating=True,
+)
 method("package.start", "Start a service (its desired state becomes running).", PackageIdParams, None, mutating=True)
 method("package.stop", "Stop a service.", PackageIdParams, None, mutating=True)
 method("package.restart", "Restart a running service.", PackageIdParams, None, mutating=True)
@@ -160,7 +166,10 @@ class CancelInstall(Message, frozen=True):
 
 
 class UninstallPackage(Message, frozen=True):
+    """Remove a service; replies when it is gone (``wait``) or once the removal has begun."""
+
     id: str
+    wait: bool = True
 
 
 class SetDesired(Message, frozen=True):

@@ -198,7 +198,8 @@ class RuntimeConnection:
             except gevent.Timeout:
                 raise RuntimeTimeout(
                     f"package {self.package_id}: {pending.what} did not answer within {timeout:g} s",
-                    package=self.package_id, what=pending.what,
+                    package=self.package_id,
+                    what=pending.what,
                 ) from None
         finally:
             self._pending.pop(call_id, None)
@@ -256,8 +257,9 @@ class RuntimeConnection:
     def _closed_error(self, pending: _Pending) -> RuntimeCallError:
         assert self._close_cause is not None
         cls, cause = self._close_cause
-        return cls(f"package {self.package_id}: {pending.what} failed: {cause}", package=self.package_id,
-                   what=pending.what)
+        return cls(
+            f"package {self.package_id}: {pending.what} failed: {cause}", package=self.package_id, what=pending.what
+        )
 
     def _package_error(self, pending: _Pending, error: wire.RemoteError) -> PackageCodeError:
         message = _clean(error.message)
@@ -275,7 +277,12 @@ class RuntimeConnection:
             where = f" in {hook}" if hook and isinstance(pending.request, wire.RunMigration) else ""
             text = f"package {pkg}: {what} failed{where}: {message}"
         return PackageCodeError(
-            text, package=pkg, what=what, reason=error.reason, hook=hook, debug=error.debug,
+            text,
+            package=pkg,
+            what=what,
+            reason=error.reason,
+            hook=hook,
+            debug=error.debug,
             kind=_kind_for(pending.request),
         )
 
@@ -399,13 +406,21 @@ def _check_migration_versions(description: wire.ServiceDescription, package_id: 
         except VersionParseError as exc:
             raise PackageCodeError(
                 f"package {package_id}: describe refused: migration {_clean(step.version, 80)!r}: {_clean(str(exc))}",
-                package=package_id, what="describe", reason="invalid", hook="migrations", debug=None,
+                package=package_id,
+                what="describe",
+                reason="invalid",
+                hook="migrations",
+                debug=None,
             ) from None
         if version in seen:
             raise PackageCodeError(
                 f"package {package_id}: describe refused: migrations {seen[version]!r} and {step.version!r} "
                 "name the same version",
-                package=package_id, what="describe", reason="invalid", hook="migrations", debug=None,
+                package=package_id,
+                what="describe",
+                reason="invalid",
+                hook="migrations",
+                debug=None,
             )
         seen[version] = step.version
 
@@ -419,7 +434,11 @@ def check_description(description: wire.ServiceDescription, manifest_volumes: It
         raise PackageCodeError(
             f"package {package_id}: the service's volumes differ from the manifest's "
             f"(missing: {missing}; not in the manifest: {extra})",
-            package=package_id, what="describe", reason="invalid", hook=None, debug=None,
+            package=package_id,
+            what="describe",
+            reason="invalid",
+            hook=None,
+            debug=None,
             kind=ErrorKind.VALIDATE_S9PK,
         )
 

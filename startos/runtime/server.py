@@ -116,8 +116,11 @@ class RuntimeServer:
             server = EffectsServer(_env.run_path(_env.EFFECTS_SOCKET), self._forward_progress)
             server.start()
         except (OSError, SdkError) as exc:
-            print(f"startos-runtime: {self.package_id}: daemons cannot report progress: {exc}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"startos-runtime: {self.package_id}: daemons cannot report progress: {exc}",
+                file=sys.stderr,
+                flush=True,
+            )
             return
         self.effects_server = server
 
@@ -139,8 +142,9 @@ class RuntimeServer:
             except PeerClosed:
                 return 0
             except FrameError as exc:
-                print(f"startos-runtime: {self.package_id}: bad frame from the host: {exc}",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"startos-runtime: {self.package_id}: bad frame from the host: {exc}", file=sys.stderr, flush=True
+                )
                 return 3
             except OSError:
                 return 0
@@ -166,8 +170,9 @@ class RuntimeServer:
             except CallFailed as failed:
                 reply = wire.RuntimeReply(id=call.id, error=failed.error)
             except BaseException as exc:  # noqa: BLE001 (a runtime bug still gets an answer)
-                error = wire.RemoteError(reason="internal", message=describe_exception(exc)[:1024],
-                                         debug=format_debug(exc))
+                error = wire.RemoteError(
+                    reason="internal", message=describe_exception(exc)[:1024], debug=format_debug(exc)
+                )
                 reply = wire.RuntimeReply(id=call.id, error=error)
         try:
             self._send(reply)

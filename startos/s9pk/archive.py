@@ -269,9 +269,7 @@ class ArchiveReader:
 
     # -- header ---------------------------------------------------------------------------
 
-    def _read_header(
-        self, commitment: Commitment | None, trusted_keys: Iterable[bytes] | None
-    ) -> None:
+    def _read_header(self, commitment: Commitment | None, trusted_keys: Iterable[bytes] | None) -> None:
         head = os.pread(self._fd, HEADER_SIZE, 0)
         if not head:
             raise S9pkError("truncated: the file is empty")
@@ -295,14 +293,11 @@ class ArchiveReader:
             if root_maxsize > commitment.root_maxsize:
                 raise SignatureError("root directory max size is larger than committed")
         elif root_maxsize > MAX_ROOT_TOC_SIZE:
-            raise S9pkIntegrityError(
-                "root table of contents claims over 1 MiB; refusing without a commitment"
-            )
+            raise S9pkIntegrityError("root table of contents claims over 1 MiB; refusing without a commitment")
         self.signer = pubkey
         self.signature = signature
         self.commitment = Commitment(root_sighash, root_maxsize)
-        self.root_entry = Entry("", EntryKind.DIRECTORY, root_sighash, root_maxsize, root_pos,
-                                root_size)
+        self.root_entry = Entry("", EntryKind.DIRECTORY, root_sighash, root_maxsize, root_pos, root_size)
         self._dirs: dict[str, Directory] = {}
         self.root = self._load_dir("", self.root_entry)
 
@@ -340,9 +335,7 @@ class ArchiveReader:
         if len(_split(path)) > MAX_DEPTH:
             raise S9pkError(f"directories nested deeper than {MAX_DEPTH} levels at {path!r}")
         if entry.toc_size > entry.size:
-            raise S9pkIntegrityError(
-                f"table of contents of {path or '/'!r} is larger than its signed size"
-            )
+            raise S9pkIntegrityError(f"table of contents of {path or '/'!r} is larger than its signed size")
         # The root is already bounded by its signed max size (1 MiB, or the commitment's).
         if path and entry.toc_size > self._max_toc_size:
             raise S9pkError(f"table of contents of {path!r} exceeds the size cap")
@@ -500,8 +493,7 @@ class ArchiveReader:
                 if child.kind is EntryKind.DIRECTORY:
                     if child.position in seen_tocs:
                         raise S9pkIntegrityError(
-                            f"directory {cpath!r} reuses another directory's table (a cycle "
-                            "or overlapping regions)"
+                            f"directory {cpath!r} reuses another directory's table (a cycle or overlapping regions)"
                         )
                     seen_tocs.add(child.position)
                     regions.append((child.position, child.position + child.toc_size, cpath))
@@ -543,9 +535,7 @@ class ArchiveReader:
                 else:
                     next_pos += child.size
         if next_pos != self.file_size:
-            raise S9pkIntegrityError(
-                f"{self.file_size - next_pos} trailing bytes after the last entry"
-            )
+            raise S9pkIntegrityError(f"{self.file_size - next_pos} trailing bytes after the last entry")
 
     def verify(self, *, use_mmap: bool = True) -> VerifyReport:
         """Check everything: every directory, every file's hash, and that the contents are laid
@@ -565,9 +555,7 @@ class ArchiveReader:
             total += size
         dirs = len(self._dirs)
         missing = sum(1 for d in self._dirs.values() for e in d if e.kind is EntryKind.MISSING)
-        return VerifyReport(
-            self.signer, self.commitment, dirs, len(files), missing, total, self.file_size
-        )
+        return VerifyReport(self.signer, self.commitment, dirs, len(files), missing, total, self.file_size)
 
     def unpack(self, dest: str | os.PathLike[str]) -> int:
         """Extract every file into ``dest`` (absent or empty); return the number of files.

@@ -62,9 +62,7 @@ class ArchivedFile:
 
 # A tree to write: bytes (inline content), a path to a regular file, a file of another archive,
 # a Missing entry, or a mapping (a sub-directory).
-TreeNode: TypeAlias = (
-    bytes | os.PathLike[str] | ArchivedFile | MissingEntry | Mapping[str, "TreeNode"]
-)
+TreeNode: TypeAlias = bytes | os.PathLike[str] | ArchivedFile | MissingEntry | Mapping[str, "TreeNode"]
 
 
 @dataclass(eq=False)

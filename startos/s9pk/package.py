@@ -129,9 +129,7 @@ def find_sources(
     ext = icon_path.suffix.lstrip(".").lower()
     if ext not in _IMAGE_MIME:
         raise PackError(f"icon {icon_path.name} is not an image type ({', '.join(_IMAGE_MIME)})")
-    license_path = (
-        Path(license) if license is not None else _find_by_stem(base, "license", "--license")
-    )
+    license_path = Path(license) if license is not None else _find_by_stem(base, "license", "--license")
     if not license_path.is_file():
         raise PackError(f"license {license_path} not found")
     instructions = base / "instructions.md"
@@ -149,7 +147,13 @@ def find_sources(
             assets_path = None
     images = base / "images"
     return PackSources(
-        base, manifest, icon_path, license_path, instructions, python, assets_path,
+        base,
+        manifest,
+        icon_path,
+        license_path,
+        instructions,
+        python,
+        assets_path,
         images if images.is_dir() else None,
     )
 
@@ -197,9 +201,7 @@ def build_tree(sources: PackSources) -> tuple[dict[str, TreeNode], Manifest]:
     return tree, manifest
 
 
-def pack_package(
-    sources: PackSources, key: SigningKey, output: str | os.PathLike[str] | None = None
-) -> Path:
+def pack_package(sources: PackSources, key: SigningKey, output: str | os.PathLike[str] | None = None) -> Path:
     """Pack ``sources`` into a signed s9pk; default output ``<folder>/<id>.s9pk``."""
     tree, manifest = build_tree(sources)
     out = Path(output) if output is not None else sources.folder / f"{manifest.id}.s9pk"
@@ -315,7 +317,7 @@ def apply_manifest_expression(doc: dict[str, Any], expression: str) -> dict[str,
         return patched
     path, sep, value_text = text.partition("=")
     if not sep:
-        raise ManifestError("an edit is a JSON Patch array or PATH = JSON (e.g. .title = \"X\")")
+        raise ManifestError('an edit is a JSON Patch array or PATH = JSON (e.g. .title = "X")')
     try:
         value = json.loads(value_text)
     except ValueError as exc:
@@ -372,9 +374,7 @@ def _requirements(doc: dict[str, Any]) -> tuple[list[str] | None, int | None, li
     )
 
 
-def select_best(
-    paths: Sequence[str | os.PathLike[str]], *, arch: str | None = None, ram: int | None = None
-) -> Path:
+def select_best(paths: Sequence[str | os.PathLike[str]], *, arch: str | None = None, ram: int | None = None) -> Path:
     """The most specific package among ``paths`` that fits this machine (StartOS's ``select``).
 
     Fitting: the manifest's hardwareRequirements.arch (if any) names this arch and its ram (if
@@ -400,8 +400,7 @@ def select_best(
             continue
         if need_ram is not None and need_ram > ram:
             continue
-        specificity = (-len(devices), len(arches) if arches is not None else float("inf"),
-                       -(need_ram or 0))
+        specificity = (-len(devices), len(arches) if arches is not None else float("inf"), -(need_ram or 0))
         fits.append((specificity, index, path))
     if not fits:
         raise S9pkError(f"no compatible s9pk for this machine (arch {arch}) among {len(paths)}")

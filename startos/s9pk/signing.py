@@ -58,9 +58,7 @@ _PKCS8_V1_PREFIX = bytes.fromhex("302e020100300506032b657004220420")
 _PKCS8_V2_PREFIX = bytes.fromhex("3051020101300506032b657004220420")
 _PKCS8_V2_PUB_TAG = bytes.fromhex("812100")
 _SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
-_PEM_RE = re.compile(
-    rb"-----BEGIN ([A-Z ]+)-----\s*([A-Za-z0-9+/=\s]+?)\s*-----END \1-----", re.DOTALL
-)
+_PEM_RE = re.compile(rb"-----BEGIN ([A-Z ]+)-----\s*([A-Za-z0-9+/=\s]+?)\s*-----END \1-----", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -90,11 +88,7 @@ def generate_signing_key() -> SigningKey:
 def _pem(label: str, der: bytes) -> bytes:
     body = base64.b64encode(der)
     lines = [body[i : i + 64] for i in range(0, len(body), 64)]
-    return (
-        f"-----BEGIN {label}-----\n".encode()
-        + b"\n".join(lines)
-        + f"\n-----END {label}-----\n".encode()
-    )
+    return f"-----BEGIN {label}-----\n".encode() + b"\n".join(lines) + f"\n-----END {label}-----\n".encode()
 
 
 def _unpem(data: bytes, label: str) -> bytes:
@@ -137,17 +131,13 @@ def load_signing_key(path: str | os.PathLike[str]) -> SigningKey:
     try:
         data = p.read_bytes()
     except FileNotFoundError as exc:
-        raise SignatureError(
-            f"developer key not found at {p}; create one with `start-cli init key`"
-        ) from exc
+        raise SignatureError(f"developer key not found at {p}; create one with `start-cli init key`") from exc
     except OSError as exc:
         raise SignatureError(f"cannot read developer key {p}: {exc.strerror}") from exc
     return signing_key_from_pem(data)
 
 
-def save_signing_key(
-    key: SigningKey, path: str | os.PathLike[str], *, overwrite: bool = False
-) -> None:
+def save_signing_key(key: SigningKey, path: str | os.PathLike[str], *, overwrite: bool = False) -> None:
     """Write ``key`` as PEM with mode 0600, creating parent directories (mode 0700).
 
     The file is created with 0600 from the start (never world-readable, even briefly) and
@@ -230,9 +220,7 @@ def commitment_prehash(root_sighash: bytes, root_maxsize: int) -> SHA512.SHA512H
     return SHA512.new(root_sighash + root_maxsize.to_bytes(8, "big"))
 
 
-def sign_commitment(
-    key: SigningKey, root_sighash: bytes, root_maxsize: int, context: bytes = SIG_CONTEXT
-) -> bytes:
+def sign_commitment(key: SigningKey, root_sighash: bytes, root_maxsize: int, context: bytes = SIG_CONTEXT) -> bytes:
     """Sign an archive commitment; returns the 64-byte Ed25519ph signature."""
     signer = eddsa.new(eddsa.import_private_key(key.seed), "rfc8032", context=context)
     return bytes(signer.sign(commitment_prehash(root_sighash, root_maxsize)))
@@ -249,9 +237,7 @@ def _is_small_order(point: ECC.EccPoint) -> bool:
     return bool((point * 8).is_point_at_infinity())
 
 
-def verify_prehashed_strict(
-    public_key: bytes, signature: bytes, prehash: bytes, context: bytes = SIG_CONTEXT
-) -> None:
+def verify_prehashed_strict(public_key: bytes, signature: bytes, prehash: bytes, context: bytes = SIG_CONTEXT) -> None:
     """Ed25519ph verification with ed25519-dalek's ``verify_strict`` rules.
 
     ``prehash`` is the 64-byte SHA-512 digest. Raises :class:`SignatureError` on any failure.

@@ -124,8 +124,7 @@ def parse_toc(raw: bytes, where: str = "") -> list[Entry]:
         else:
             raise S9pkError(f"unknown entry type {kind_byte} for {name!r} in {where or '/'!r}")
     if pos != end:
-        raise S9pkError(f"{end - pos} unexpected bytes after the table of contents of "
-                        f"{where or '/'!r}")
+        raise S9pkError(f"{end - pos} unexpected bytes after the table of contents of {where or '/'!r}")
     return entries
 
 
@@ -194,9 +193,7 @@ def root_priority(name: str) -> int | None:
     return fixed.get(name)
 
 
-def layout_order(
-    children: Iterable[tuple[str, EntryKind]], *, root: bool
-) -> list[tuple[str, EntryKind]]:
+def layout_order(children: Iterable[tuple[str, EntryKind]], *, root: bool) -> list[tuple[str, EntryKind]]:
     """Order entries as StartOS writes a TOC.
 
     Directories, then files, then Missing (by name). Directories and files keep name order,

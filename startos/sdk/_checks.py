@@ -65,8 +65,12 @@ def _tcp(spec: wire.TcpReady) -> wire.CheckResult:
 def _command(spec: wire.CommandReady, env: Mapping[str, str]) -> wire.CheckResult:
     try:
         done = subprocess.run(
-            list(spec.argv), env={**env, **spec.env}, stdin=subprocess.DEVNULL, capture_output=True,
-            timeout=spec.timeout, check=False,
+            list(spec.argv),
+            env={**env, **spec.env},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=spec.timeout,
+            check=False,
         )
     except subprocess.TimeoutExpired:
         return _failure(f"{spec.argv[0]} did not finish within {spec.timeout:g} s")

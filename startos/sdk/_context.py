@@ -93,9 +93,7 @@ class CheckContext(Context):
 class InitContext(Context):
     """Given to an init hook: ``kind`` is install, update or restore."""
 
-    def __init__(
-        self, service: Service, effects: Effects, kind: wire.InitKind, previous_version: str | None
-    ) -> None:
+    def __init__(self, service: Service, effects: Effects, kind: wire.InitKind, previous_version: str | None) -> None:
         super().__init__(service, effects)
         self.kind: wire.InitKind = kind
         self.previous_version_text = previous_version

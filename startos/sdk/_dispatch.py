@@ -151,8 +151,9 @@ class Dispatcher:
                     spec1 = item.to_wire()
                     oneshots.append(msgspec.structs.replace(spec1, env=_with_pythonpath(spec1.env, python_dir)))
                 else:
-                    raise _error("invalid", f"main returned {type(item).__name__}; return Daemon and Oneshot items",
-                                 "main")
+                    raise _error(
+                        "invalid", f"main returned {type(item).__name__}; return Daemon and Oneshot items", "main"
+                    )
         try:
             description = wire.ServiceDescription(
                 protocol=wire.PROTOCOL_VERSION,
@@ -201,8 +202,12 @@ class Dispatcher:
         finished: list[str] = []
         for step in plan.steps:
             ctx = MigrationContext(
-                service, self.effects, direction=plan.direction, from_version=request.from_version,
-                to_version=request.to_version, step=step.text,
+                service,
+                self.effects,
+                direction=plan.direction,
+                from_version=request.from_version,
+                to_version=request.to_version,
+                step=step.text,
             )
             try:
                 self._call(f"migration {plan.direction} {step.text}", step.fn, ctx)
@@ -210,8 +215,13 @@ class Dispatcher:
                 if finished:
                     done = ", ".join(finished)
                     error = failed.error
-                    raise _error(error.reason, f"{error.message} (steps already run: {done})", error.hook,
-                                 error.debug, failed.original) from None
+                    raise _error(
+                        error.reason,
+                        f"{error.message} (steps already run: {done})",
+                        error.hook,
+                        error.debug,
+                        failed.original,
+                    ) from None
                 raise
             finished.append(step.text)
         return wire.MigrationDone(direction=plan.direction, steps=steps)

@@ -67,8 +67,13 @@ class HttpCheck:
     def to_wire(self, what: str) -> wire.HttpReady:
         statuses = (self.status,) if isinstance(self.status, int) else tuple(self.status)
         data = _check_fields(
-            port=self.port, path=self.path, expected_status=statuses, host=self.host, timeout=self.timeout,
-            grace_period=self.grace_period, display=self.display,
+            port=self.port,
+            path=self.path,
+            expected_status=statuses,
+            host=self.host,
+            timeout=self.timeout,
+            grace_period=self.grace_period,
+            display=self.display,
         )
         return _convert(f"{what}: HTTP check", data, wire.HttpReady)
 
@@ -104,7 +109,10 @@ class CommandCheck:
 
     def to_wire(self, what: str) -> wire.CommandReady:
         data = _check_fields(
-            argv=self.argv, env=dict(self.env), timeout=self.timeout, grace_period=self.grace_period,
+            argv=self.argv,
+            env=dict(self.env),
+            timeout=self.timeout,
+            grace_period=self.grace_period,
             display=self.display,
         )
         return _convert(f"{what}: command check", data, wire.CommandReady)
@@ -237,4 +245,3 @@ class Backup:
             {"id": volume, "exclude": [*self.exclude, *self.per_volume.get(volume, ())]} for volume in self.volumes
         ]
         return _convert("backup", {"volumes": volumes}, wire.BackupSpec)
-

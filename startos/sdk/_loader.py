@@ -44,7 +44,7 @@ def describe_exception(exc: BaseException) -> str:
 def format_debug(exc: BaseException) -> str:
     """The traceback of ``exc``, capped (the end is kept: it names the failing line)."""
     text = "".join(traceback.format_exception(exc))
-    return text if len(text) <= DEBUG_CAP else "…" + text[-(DEBUG_CAP - 1):]
+    return text if len(text) <= DEBUG_CAP else "…" + text[-(DEBUG_CAP - 1) :]
 
 
 def entry_file(python_dir: Path) -> Path | None:

@@ -253,6 +253,10 @@ class ServiceTester:
         """Run a oneshot's real process to the end (output captured); ``oneshot`` as for start_daemon."""
         spec = self.oneshot(oneshot) if isinstance(oneshot, str) else oneshot
         return subprocess.run(
-            list(spec.argv), env=self._subprocess_env(spec.env), cwd=spec.cwd, capture_output=True,
-            timeout=spec.timeout or timeout, check=False,
+            list(spec.argv),
+            env=self._subprocess_env(spec.env),
+            cwd=spec.cwd,
+            capture_output=True,
+            timeout=spec.timeout or timeout,
+            check=False,
         )

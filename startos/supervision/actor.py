@@ -88,6 +88,8 @@ class ExitReason:
     def from_exception(cls, exc: BaseException, during: str = "") -> ExitReason:
         if isinstance(exc, GreenletExit):
             return KILLED
+        if isinstance(exc, StartOSError):  # already one readable line, written for people
+            return cls("error", str(exc), exc)
         where = f" in {during}" if during else ""
         return cls("error", f"{type(exc).__name__}{where}: {exc}", exc)
 

@@ -248,7 +248,8 @@ def build_app(
         try:
             path = receive_upload(bottle.request.environ, upload_dir, guid, max_upload)
             started = directory.ask(
-                "services", InstallPackage(path=str(path), accept_new_key=params.accept_new_key, remove_source=True),
+                "services",
+                InstallPackage(path=str(path), accept_new_key=params.accept_new_key, remove_source=True),
                 timeout=600,
             )
         except RpcError as exc:

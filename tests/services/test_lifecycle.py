@@ -42,6 +42,6 @@ def test_install_start_stop_uninstall(services: Services, packed: dict[str, Path
     listed = services.call("package.list")
     assert [(p.id, p.status) for p in listed] == [("hello-world", "stopped")]
 
-    services.call("package.uninstall", id="hello-world")
-    assert services.package("hello-world") is None
+    services.call("package.uninstall", id="hello-world")  # answers once the removal has begun
+    services.watch("/public/packageData").wait_for(lambda v: "hello-world" not in v, timeout=60)
     assert not (services.tree.config.data_dir / "packages" / "hello-world").exists()

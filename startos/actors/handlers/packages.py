@@ -72,7 +72,7 @@ def _cancel(facade: FacadeActor, params: PackageIdParams, _ctx: CallContext) -> 
 
 @rpc("package.uninstall")
 def _uninstall(facade: FacadeActor, params: PackageIdParams, _ctx: CallContext) -> None:
-    facade.directory.ask("services", UninstallPackage(id=params.id), timeout=INSTALL_TIMEOUT)
+    facade.ask("services", UninstallPackage(id=params.id, wait=False))
 
 
 @rpc("package.start")

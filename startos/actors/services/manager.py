@@ -161,15 +161,18 @@ class ServicesActor(Actor):
             raise ServiceError(f"{message.id} is busy installing or removing", kind=ErrorKind.INVALID_REQUEST)
         reply = self.defer_reply()
 
+        def answer() -> None:
+            if reply is not None and not _answered(reply):
+                reply.set(None)
+
         def job() -> None:
             try:
-                self._remove(message.id)
+                self._remove(message.id, on_marked=None if message.wait else answer)
             except BaseException as exc:  # noqa: BLE001 (handed to the asker)
-                if reply is not None:
+                if reply is not None and not _answered(reply):
                     reply.set_exception((type(exc), exc, exc.__traceback__))
                 return
-            if reply is not None:
-                reply.set(None)
+            answer()
 
         self._jobs[message.id] = gevent.spawn(job)
 
@@ -383,9 +386,11 @@ class ServicesActor(Actor):
             ),
         )
 
-    def _remove(self, package_id: str) -> None:
+    def _remove(self, package_id: str, on_marked: Any = None) -> None:
         base = f"/public/packageData/{package_id}"
         self._patch([{"op": "replace", "path": f"{base}/stateInfo/state", "value": "removing"}])
+        if on_marked is not None:
+            on_marked()  # the client can follow the rest in the state tree
         if self.directory.get(service_name(package_id)) is not None:
             try:
                 self._hook(service_name(package_id), "stop")
@@ -575,6 +580,11 @@ class ServicesActor(Actor):
     def _pool(func: Any, *args: Any, **kwargs: Any) -> Any:
         """Blocking file and hashing work runs on gevent's thread pool, never on the hub."""
         return gevent.get_hub().threadpool.apply(func, args, kwargs)
+
+
+def _answered(reply: Any) -> bool:
+    ready = getattr(reply, "ready", None)
+    return bool(ready()) if callable(ready) else False
 
 
 def signer_fingerprint(signer_b64: str) -> str:

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import signal
+import time
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
@@ -118,6 +119,7 @@ class ServiceActor(Actor):
         self.journal: Journal | None = None
         self.pointer = f"/public/packageData/{package_id}"
         self._launches: dict[str, DaemonLaunch] = {}
+        self._check_names: dict[str, str] = {}  # daemon -> its readiness check's display name
         self._requires: dict[str, list[str]] = {}
         self._running: set[str] = set()
         self._ready: set[str] = set()
@@ -266,6 +268,8 @@ class ServiceActor(Actor):
             shutdown=launch.term_timeout + 10.0,
         )
         self._running.add(daemon_id)
+        if daemon_id in self._check_names:
+            self._health(daemon_id, "starting", "not answering yet")
         self.directory.ask(daemons_name(self.id), StartChild(spec=spec), timeout=60)
         self._record_pids()
 
@@ -323,6 +327,9 @@ class ServiceActor(Actor):
             [
                 {"op": "replace", "path": f"{self.pointer}/statusInfo/started", "value": None},
                 {"op": "replace", "path": f"{self.pointer}/statusInfo/daemons", "value": {}},
+                {"op": "replace", "path": f"{self.pointer}/statusInfo/progress", "value": {}},
+                {"op": "replace", "path": f"{self.pointer}/statusInfo/health", "value": {}},
+                {"op": "replace", "path": f"{self.pointer}/statusInfo/error", "value": None},
             ]
         )
 
@@ -332,6 +339,8 @@ class ServiceActor(Actor):
         if message.generation != self._generation or message.daemon not in self._running:
             return
         self._ready.add(message.daemon)
+        if message.daemon in self._check_names:
+            self._health(message.daemon, "success", None)
         self._record_pids()
         for daemon_id in self._startable():
             self._start_daemon(daemon_id)
@@ -345,7 +354,19 @@ class ServiceActor(Actor):
     @handles(ChildStateChanged)
     def daemon_state(self, event: ChildStateChanged) -> None:
         """Mirror a daemon's supervision state into statusInfo; crash loops raise a notification."""
-        entry = {"state": event.new, "reason": event.reason, "failures": event.failures, "retryIn": event.retry_in}
+        if event.child not in self._running:
+            return  # a daemon stopped on purpose: its entry was cleared with the others
+        reason = event.reason[len("error: ") :] if event.reason and event.reason.startswith("error: ") else event.reason
+        retry_at = None
+        if event.retry_in is not None:
+            retry_at = datetime.fromtimestamp(time.time() + event.retry_in, UTC).isoformat(timespec="seconds")
+        entry = {
+            "state": event.new,
+            "reason": reason,
+            "failures": event.failures,
+            "retryIn": event.retry_in,
+            "retryAt": retry_at,
+        }
         ops: list[dict[str, Any]] = [
             {"op": "add", "path": f"{self.pointer}/statusInfo/daemons/{event.child}", "value": entry}
         ]
@@ -353,7 +374,7 @@ class ServiceActor(Actor):
             self._ready.discard(event.child)
         if event.new == "crash-looping":
             message = (
-                f"The daemon {event.child} of {self.id} keeps failing ({event.reason}). "
+                f"The daemon {event.child} of {self.id} keeps failing ({reason}). "
                 f"It will be retried in {int(event.retry_in or 0)} s; see its logs."
             )
             ops.append({"op": "replace", "path": f"{self.pointer}/statusInfo/error", "value": {"message": message}})
@@ -470,6 +491,8 @@ class ServiceActor(Actor):
                 stop_signal=daemon.stop_signal,
             )
             requires[daemon.id] = list(daemon.requires)
+            if daemon.ready is not None:
+                self._check_names[daemon.id] = daemon.ready.display or daemon.id
         self._oneshots = {o.id: o for o in description.oneshots}
         for oneshot in description.oneshots:
             requires[oneshot.id] = list(oneshot.requires)
@@ -487,6 +510,10 @@ class ServiceActor(Actor):
             return runtime.run_check(daemon_id, timeout=timeout + 5).result == "success"
 
         return check
+
+    def _health(self, daemon_id: str, result: str, message: str | None) -> None:
+        entry = {"name": self._check_names[daemon_id], "result": result, "message": message}
+        self._patch([{"op": "add", "path": f"{self.pointer}/statusInfo/health/{daemon_id}", "value": entry}])
 
     def _patch(self, ops: list[dict[str, Any]]) -> None:
         self.directory.ask("store", DbApply(patch=ops))
