@@ -167,3 +167,51 @@ def test_the_manifests_memory_limit_is_enforced_in_the_namespace_sandbox(tmp_pat
         )
     finally:
         harness.close()
+
+
+SLOW_INIT = """
+import time
+
+from startos.sdk import InitContext, Service
+
+service = Service(volumes=["main"])
+
+
+@service.init("install")
+def take_forever(ctx: InitContext) -> None:
+    ctx.volume_path("main", "started.txt").write_text("init began")
+    time.sleep(3600)
+"""
+
+
+def test_cancel_install_stops_a_running_install_and_removes_it(services: Services, tmp_path: Path) -> None:
+    services.call("package.install", path=str(custom_package(tmp_path, "slowpoke", SLOW_INIT)))
+    marker = services.tree.config.data_dir / "packages" / "slowpoke" / "volumes" / "main" / "started.txt"
+    wait_until(marker.exists, timeout=60, what="the install hook running")
+    services.call("package.cancel-install", id="slowpoke")
+    services.watch("/public/packageData").wait_for(lambda v: "slowpoke" not in v, timeout=60)
+    assert not (services.tree.config.data_dir / "packages" / "slowpoke").exists()
+
+    def nothing_left_to_cancel() -> bool:
+        try:
+            services.call("package.cancel-install", id="slowpoke")
+        except RpcError as exc:
+            return exc.kind == 6
+        return False  # the rollback was still finishing
+
+    wait_until(nothing_left_to_cancel, timeout=30, what="nothing left to cancel")
+
+
+def test_rebuild_keeps_data_and_desired_state(services: Services, tmp_path: Path) -> None:
+    path = custom_package(tmp_path, "rebuilt", STUBBORN.replace("stubborn", "rebuilt"))
+    services.call("package.install", path=str(path))
+    installed(services, "rebuilt")
+    volume = services.tree.config.data_dir / "packages" / "rebuilt" / "volumes" / "main"
+    (volume / "keep.txt").write_text("data")
+    services.call("package.start", id="rebuilt")
+    services.watch("/public/packageData/rebuilt/statusInfo").wait_for(lambda v: v["started"] is not None, 60)
+    services.call("package.rebuild", id="rebuilt")
+    services.watch("/public/packageData/rebuilt/statusInfo").wait_for(lambda v: v["started"] is not None, 60)
+    assert (volume / "keep.txt").read_text() == "data"
+    lines = [e.message for e in services.call("package.logs", id="rebuilt", limit=200).entries]
+    assert sum("sandbox ready" in line for line in lines) == 2

@@ -151,7 +151,8 @@ class ServicesActor(Actor):
         job = self._jobs.get(message.id)
         if job is None or job.dead:
             raise ServiceError(f"nothing is being installed for {message.id}", kind=ErrorKind.NOT_FOUND)
-        job.kill(ServiceError(f"the install of {message.id} was cancelled", kind=ErrorKind.CANCELLED), block=True)
+        # The job rolls back on its own greenlet; the client follows it in the state tree.
+        job.kill(ServiceError(f"the install of {message.id} was cancelled", kind=ErrorKind.CANCELLED), block=False)
 
     @handles(UninstallPackage)
     def uninstall(self, message: UninstallPackage) -> None:

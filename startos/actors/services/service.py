@@ -415,24 +415,43 @@ class ServiceActor(Actor):
 
     @handles(RunHook)
     def run_hook(self, message: RunHook) -> None:
-        """Run an init/uninit hook or a migration in the package's runtime."""
-        assert self.runtime is not None
+        """Run an init/uninit hook or a migration in the package's runtime.
+
+        Hooks may take long: they run on their own greenlet, so the actor stays free to be
+        stopped (cancelling an install stops the service, and with it the hook).
+        """
+        runtime = self.runtime
+        assert runtime is not None
         if self.journal is not None:
             self.journal.append("startos", f"running {message.hook} {message.kind or ''}".rstrip())
-        if message.hook == "init":
-            self.runtime.run_init(message.kind, message.other_version, timeout=message.timeout)  # type: ignore[arg-type]
-        elif message.hook == "uninit":
-            self.runtime.run_uninit(message.kind, message.other_version, timeout=message.timeout)  # type: ignore[arg-type]
-        elif message.hook == "migration":  # from the version that was installed to this one
-            assert message.other_version is not None
-            self.runtime.run_migration(message.other_version, self.version, timeout=message.timeout)
-        elif message.hook == "migration-to":  # from this version to an older one (a downgrade)
-            assert message.other_version is not None
-            self.runtime.run_migration(self.version, message.other_version, timeout=message.timeout)
-        elif message.hook == "stop":
+        if message.hook == "stop":
             self._stop_daemons()
-        else:
-            raise ServiceError(f"unknown hook {message.hook!r}")
+            return
+        reply = self.defer_reply()
+        version = self.version
+
+        def run() -> None:
+            try:
+                if message.hook == "init":
+                    runtime.run_init(message.kind, message.other_version, timeout=message.timeout)  # type: ignore[arg-type]
+                elif message.hook == "uninit":
+                    runtime.run_uninit(message.kind, message.other_version, timeout=message.timeout)  # type: ignore[arg-type]
+                elif message.hook == "migration":  # from the version that was installed to this one
+                    assert message.other_version is not None
+                    runtime.run_migration(message.other_version, version, timeout=message.timeout)
+                elif message.hook == "migration-to":  # from this version to an older one (a downgrade)
+                    assert message.other_version is not None
+                    runtime.run_migration(version, message.other_version, timeout=message.timeout)
+                else:
+                    raise ServiceError(f"unknown hook {message.hook!r}")
+            except BaseException as exc:  # noqa: BLE001 (handed to the asker)
+                if reply is not None:
+                    reply.set_exception((type(exc), exc, exc.__traceback__))
+                return
+            if reply is not None:
+                reply.set(None)
+
+        gevent.spawn(run)
 
     # -- logs and stats ------------------------------------------------------------------------
 
