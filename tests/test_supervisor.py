@@ -332,3 +332,15 @@ def test_backoff_delays_grow_with_jitter_and_a_cap() -> None:
     assert min(samples) >= 2.0 * 0.8 and max(samples) <= 2.0 * 1.2
     assert len(set(samples)) > 100  # jitter spreads restarts
     assert all(policy.delay(40, rng) <= 30.0 for _ in range(50))
+
+
+def test_parallel_stop_stops_independent_children_at_once() -> None:
+    journal: list[str] = []
+    hang = Event()
+    specs = [spec(name, journal, stop_hangs=hang, shutdown=5.0) for name in "abcd"]
+    sup, _ = boot(*specs, parallel_stop=True)
+    stopper = gevent.spawn(sup.stop)
+    wait_until(lambda: len([e for e in journal if e.startswith("stop")]) == 4, what="all four stopping together")
+    hang.set()
+    stopper.join(timeout=5)
+    assert not sup.is_alive()

@@ -100,7 +100,9 @@ def child_specs(config: TreeConfig, directory: Directory) -> list[ChildSpec]:
             id="services-sup",
             type="supervisor",
             shutdown=None,
-            start=lambda: Supervisor.start("services-sup", directory=directory, intensity=100, period=10.0),
+            start=lambda: Supervisor.start(
+                "services-sup", directory=directory, intensity=100, period=10.0, parallel_stop=True
+            ),
         ),
         ChildSpec(
             id="services",
