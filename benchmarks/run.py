@@ -3,7 +3,7 @@
     python benchmarks/run.py                 # actors (+ supervision), store, rpc: ~2-3 minutes
     python benchmarks/run.py --quick         # a smoke run of the same, under a minute
     python benchmarks/run.py --only store    # one benchmark (repeat --only for several)
-    python benchmarks/run.py --all           # also s9pk, which hashes 1 GiB
+    python benchmarks/run.py --all           # also s9pk (hashes 1 GiB) and services (~8 minutes)
 
 Each benchmark module runs in its own process (each patches gevent itself and owns its actors,
 servers and temp dirs); this orchestrator stays unpatched and only collects their tables. The
@@ -32,9 +32,11 @@ BENCHMARKS: dict[str, str] = {
     "store": "bench_store.py",
     "rpc": "bench_rpc.py",
     "s9pk": "bench_s9pk.py",  # another helper's; hashes 1 GiB, so only on request
+    # ~8 minutes (supervisord's 200 restarts alone take ~3.5), ~1.5 with --quick: only on request
+    "services": "bench_services.py",
 }
 DEFAULT = ("actors", "store", "rpc")
-ON_REQUEST = ("s9pk",)
+ON_REQUEST = ("s9pk", "services")
 
 
 def selected(args: argparse.Namespace) -> list[str]:
@@ -100,7 +102,7 @@ def main() -> int:
         "--only", action="append", choices=sorted(BENCHMARKS), metavar="NAME",
         help=f"run only this benchmark (repeatable): {', '.join(BENCHMARKS)}",
     )  # fmt: skip
-    parser.add_argument("--all", action="store_true", help="also run the benchmarks run only on request (s9pk)")
+    parser.add_argument("--all", action="store_true", help="also run the on-request benchmarks: s9pk, services")
     args = parser.parse_args()
 
     names = selected(args)

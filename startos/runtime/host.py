@@ -467,7 +467,9 @@ def start_runtime(
         fd = runtime_end.fileno()
         # -P: the working directory stays off sys.path; in the namespace sandbox it is "/", whose
         # /startos mount point would otherwise shadow the startos package as a namespace package.
-        argv = [python or sys.executable, "-P", "-m", "startos.runtime", "--fd", str(fd), "--package-id", package_id]
+        # normpath: a "../" in the interpreter's path names a directory the namespace sandbox does not mount
+        interpreter = os.path.normpath(python or sys.executable)
+        argv = [interpreter, "-P", "-m", "startos.runtime", "--fd", str(fd), "--package-id", package_id]
         process = sandbox.spawn(
             argv,
             env=env,

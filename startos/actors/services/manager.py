@@ -87,6 +87,9 @@ class ServicesActor(Actor):
 
     def on_start(self) -> None:
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private = self.directory.ask("store", DbDump(pointer="/private")).value
+        if "packages" not in private:  # created once here, so concurrent installs never race to create it
+            self._patch([{"op": "add", "path": "/private/packages", "value": {}}])
         self._jobs["(boot)"] = gevent.spawn(self._recover)
 
     def on_stop(self) -> None:
@@ -560,12 +563,7 @@ class ServicesActor(Actor):
         return value if isinstance(value, dict) else None
 
     def _private_put(self, package_id: str, value: dict[str, Any]) -> None:
-        private = self.directory.ask("store", DbDump(pointer="/private")).value
-        ops: list[dict[str, Any]] = []
-        if "packages" not in private:
-            ops.append({"op": "add", "path": "/private/packages", "value": {}})
-        ops.append({"op": "add", "path": f"/private/packages/{package_id}", "value": value})
-        self._patch(ops)
+        self._patch([{"op": "add", "path": f"/private/packages/{package_id}", "value": value}])
 
     def _private_remove(self, package_id: str) -> None:
         self._patch([{"op": "remove", "path": f"/private/packages/{package_id}"}], missing_ok=True)

@@ -116,6 +116,7 @@ class ServiceActor(Actor):
         self._runtime_process: SandboxProcess | None = None
         self._oneshots: dict[str, wire.OneshotSpec] = {}
         self._watch_runtime: gevent.Greenlet | None = None
+        self._pids_pending = False
         self.journal: Journal | None = None
         self.pointer = f"/public/packageData/{package_id}"
         self._launches: dict[str, DaemonLaunch] = {}
@@ -541,6 +542,19 @@ class ServiceActor(Actor):
         return self.dir / "run" / "pids.json"
 
     def _record_pids(self) -> None:
+        """Soon remember every process of the service (at most once a second: it scans /proc)."""
+        if self._pids_pending:
+            return
+        self._pids_pending = True
+
+        def later() -> None:
+            self._pids_pending = False
+            if self.sandbox is not None:
+                self._write_pids()
+
+        gevent.spawn_later(1.0, later)
+
+    def _write_pids(self) -> None:
         """Remember every process of the service, so a startd killed with -9 can sweep them."""
         pids = []
         members: set[int] = getattr(self.sandbox, "members", set)()
