@@ -74,6 +74,7 @@ ENTER_SCRIPT = str(HERE / "_enter.py")
 # The helpers run with -I -S (standard library only), on the real interpreter behind any virtualenv.
 HELPER_PYTHON = os.path.realpath(sys.executable)
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
+SHADOWED_TOPS = ("/tmp", "/run", "/dev", "/proc", "/sys")  # mounted anew inside every sandbox
 HIDDEN_PATHS = (
     "/etc/shadow",
     "/etc/shadow-",
@@ -120,6 +121,15 @@ def _probe() -> tuple[bool, str]:
         return False, f"namespace sandboxes need root (this is uid {os.geteuid()})"
     if _netns.ip_binary() is None:
         return False, "namespace sandboxes need iproute2's `ip` (apt install iproute2)"
+    # Inside, /tmp, /run and /dev are the service's own: a Python or startos package living under
+    # one of them would be hidden by that mount, so the runtime could not start there.
+    for path in runtime_paths():
+        shadowed = next((top for top in SHADOWED_TOPS if path == top or path.startswith(top + "/")), None)
+        if shadowed is not None:
+            return (
+                False,
+                f"startos-py runs from {path}, under {shadowed}, which each sandbox replaces: install it elsewhere",
+            )
     code = (
         f"import sys; sys.path.append({str(HERE)!r}); import _linux as L; "
         "L.unshare(L.CLONE_NEWNS | L.CLONE_NEWPID | L.CLONE_NEWUTS | L.CLONE_NEWIPC | L.CLONE_NEWNET); "
