@@ -43,6 +43,7 @@ from .helpers import wait_until
 BROKEN_SERVICE = '''
 import os
 import sys
+import threading
 import time
 
 from startos.sdk import Daemon, Service, python_module
@@ -57,7 +58,7 @@ def boom(ctx):
 
 @service.init("restore")
 def hang(ctx):
-    time.sleep(3600)
+    threading.Event().wait(3600)  # a hook that hangs
 
 
 @service.init("update")

@@ -217,7 +217,7 @@ def test_bad_versions_in_a_request(tmp_path: Path) -> None:
 # -- function checks ----------------------------------------------------------------------------------
 
 CHECKS = """
-import time
+import threading
 service = Service(volumes=[])
 def make(fn, **kw):
     return Daemon(fn.__name__.replace("_", "-"), argv=["x"], ready=FunctionCheck(fn, **kw))
@@ -225,7 +225,7 @@ def ok(ctx): return True
 def bad(ctx): return False
 def odd(ctx): return "yes"
 def raises(ctx): raise KeyError("no such block")
-def slow(ctx): time.sleep(5)
+def slow(ctx): threading.Event().wait(5)
 def loading(ctx): return CheckResult(result="loading")
 def nonsense(ctx): return CheckResult(result="great")
 def who(ctx): return CheckResult(result="success", message=ctx.daemon + " " + ctx.package_id)

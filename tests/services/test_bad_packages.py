@@ -32,7 +32,7 @@ def main(ctx: MainContext) -> list[Daemon]:
         "import signal, time\\n"
         "signal.signal(signal.SIGTERM, signal.SIG_IGN)\\n"
         "print('ignoring SIGTERM', flush=True)\\n"
-        "while True: time.sleep(1)\\n"
+        "while True: signal.pause()\\n"
     )
     return [Daemon("stubborn", argv=[sys.executable, "-c", code], stop_timeout=1)]
 """
@@ -170,7 +170,7 @@ def test_the_manifests_memory_limit_is_enforced_in_the_namespace_sandbox(tmp_pat
 
 
 SLOW_INIT = """
-import time
+import threading
 
 from startos.sdk import InitContext, Service
 
@@ -180,7 +180,7 @@ service = Service(volumes=["main"])
 @service.init("install")
 def take_forever(ctx: InitContext) -> None:
     ctx.volume_path("main", "started.txt").write_text("init began")
-    time.sleep(3600)
+    threading.Event().wait(3600)  # an install hook that never ends
 """
 
 
