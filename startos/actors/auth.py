@@ -18,7 +18,6 @@ from typing import Any
 
 import argon2
 import gevent
-from pykka import Future
 
 from startos.errors import StartOSError
 from startos.identity import check_password, new_id, new_token, token_hash
@@ -109,7 +108,7 @@ class AuthActor(Actor):
     def hash_password(self, message: HashPassword) -> None:
         """Hash a password off the hub; the reply comes from the thread pool's result."""
         check_password(message.password)
-        self._answer_later(self._hash, message.password)
+        self.answer_later(self._hash, message.password)
 
     # -- sessions ------------------------------------------------------------------------------
 
@@ -124,7 +123,7 @@ class AuthActor(Actor):
             self._verify(message.password)
             return self._open(message.ephemeral, message.user_agent)
 
-        self._answer_later(verify_and_open)
+        self.answer_later(verify_and_open)
 
     @handles(CheckSession)
     def check_session(self, message: CheckSession) -> str | None:
@@ -187,7 +186,7 @@ class AuthActor(Actor):
         check_password(message.new_password, "new password")
         self._count_attempt()
         keep = self._sessions.get(token_hash(message.keep_token)) if message.keep_token else None
-        self._answer_later(self._replace_password, message.new_password, message.old_password, keep)
+        self.answer_later(self._replace_password, message.new_password, message.old_password, keep)
 
     @handles(ResetPassword)
     def reset_password(self, message: ResetPassword) -> None:
@@ -195,24 +194,9 @@ class AuthActor(Actor):
         if not self._set_up:
             raise AuthError("the server is not set up yet: complete setup first", kind=ErrorKind.UNINITIALIZED)
         check_password(message.new_password, "new password")
-        self._answer_later(self._replace_password, message.new_password, None, None)
+        self.answer_later(self._replace_password, message.new_password, None, None)
 
     # -- mechanics -----------------------------------------------------------------------------
-
-    def _answer_later(self, func: Any, *args: Any) -> None:
-        reply: Future[Any] | None = self.defer_reply()
-
-        def run() -> None:
-            try:
-                result = func(*args)
-            except BaseException as exc:  # noqa: BLE001 (handed to the asker, whatever it is)
-                if reply is not None:
-                    reply.set_exception((type(exc), exc, exc.__traceback__))
-                return
-            if reply is not None:
-                reply.set(result)
-
-        gevent.spawn(run)
 
     def _count_attempt(self) -> None:
         now = time.monotonic()

@@ -294,6 +294,26 @@ class GeventActor(pykka.Actor):
         reply, self._reply_to = self._reply_to, None
         return reply
 
+    def answer_later(self, func: Callable[..., Any], *args: Any) -> gevent.Greenlet:
+        """Run ``func(*args)`` on its own greenlet and answer the current message with its result.
+
+        For handlers whose work blocks (hashing, a package's hook): the actor keeps handling
+        messages meanwhile. Whatever ``func`` raises goes to the asker.
+        """
+        reply = self.defer_reply()
+
+        def run() -> None:
+            try:
+                result = func(*args)
+            except BaseException as exc:  # noqa: BLE001 (handed to the asker, whatever it is)
+                if reply is not None:
+                    reply.set_exception((type(exc), exc, exc.__traceback__))
+                return
+            if reply is not None:
+                reply.set(result)
+
+        return gevent.spawn(run)
+
 
 def _future_done(future: pykka.Future[Any]) -> bool:
     return isinstance(future, GeventFuture) and future.ready()

@@ -428,31 +428,23 @@ class ServiceActor(Actor):
         if message.hook == "stop":
             self._stop_daemons()
             return
-        reply = self.defer_reply()
         version = self.version
 
         def run() -> None:
-            try:
-                if message.hook == "init":
-                    runtime.run_init(message.kind, message.other_version, timeout=message.timeout)  # type: ignore[arg-type]
-                elif message.hook == "uninit":
-                    runtime.run_uninit(message.kind, message.other_version, timeout=message.timeout)  # type: ignore[arg-type]
-                elif message.hook == "migration":  # from the version that was installed to this one
-                    assert message.other_version is not None
-                    runtime.run_migration(message.other_version, version, timeout=message.timeout)
-                elif message.hook == "migration-to":  # from this version to an older one (a downgrade)
-                    assert message.other_version is not None
-                    runtime.run_migration(version, message.other_version, timeout=message.timeout)
-                else:
-                    raise ServiceError(f"unknown hook {message.hook!r}")
-            except BaseException as exc:  # noqa: BLE001 (handed to the asker)
-                if reply is not None:
-                    reply.set_exception((type(exc), exc, exc.__traceback__))
-                return
-            if reply is not None:
-                reply.set(None)
+            if message.hook == "init":
+                runtime.run_init(message.kind, message.other_version, timeout=message.timeout)  # type: ignore[arg-type]
+            elif message.hook == "uninit":
+                runtime.run_uninit(message.kind, message.other_version, timeout=message.timeout)  # type: ignore[arg-type]
+            elif message.hook == "migration":  # from the version that was installed to this one
+                assert message.other_version is not None
+                runtime.run_migration(message.other_version, version, timeout=message.timeout)
+            elif message.hook == "migration-to":  # from this version to an older one (a downgrade)
+                assert message.other_version is not None
+                runtime.run_migration(version, message.other_version, timeout=message.timeout)
+            else:
+                raise ServiceError(f"unknown hook {message.hook!r}")
 
-        gevent.spawn(run)
+        self.answer_later(run)
 
     # -- logs and stats ------------------------------------------------------------------------
 
@@ -550,7 +542,8 @@ class ServiceActor(Actor):
         def later() -> None:
             self._pids_pending = False
             if self.sandbox is not None:
-                self._write_pids()
+                # It reads /proc for every process on the machine: off the hub.
+                gevent.get_hub().threadpool.apply(self._write_pids)
 
         gevent.spawn_later(1.0, later)
 
