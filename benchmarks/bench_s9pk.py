@@ -86,8 +86,7 @@ def run_b3sum(files: list[Path]) -> float:
     """Seconds for the b3sum tool to hash ``files`` (in batches to keep argv short)."""
     start = time.perf_counter()
     for i in range(0, len(files), 500):
-        subprocess.run(["b3sum", *map(str, files[i : i + 500])], check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(["b3sum", *map(str, files[i : i + 500])], check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - start
 
 
@@ -127,9 +126,10 @@ def phase(args: argparse.Namespace) -> None:
 
 def child(phase_name: str, src: Path, out: Path, key: str) -> dict[str, float]:
     result = subprocess.run(
-        [sys.executable, __file__, "--phase", phase_name, "--src", str(src), "--out", str(out),
-         "--key", key],
-        check=True, capture_output=True, text=True,
+        [sys.executable, __file__, "--phase", phase_name, "--src", str(src), "--out", str(out), "--key", key],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     data: dict[str, float] = json.loads(result.stdout)
     return data
@@ -178,16 +178,46 @@ def run(quick: bool, size_gib: float = 1.0) -> list[Table]:
     table = Table("s9pk", f"pack and verify a {gib} package against the b3sum tool")
     for label, row in ((f"{small['size'] / (1 << 30):.2f} GiB", small), (gib, big)):
         verify_ok = row["verify"] >= 0.5 * row["b3sum"] and row["verify"] >= 1000
-        table.add(Row(f"verify {label} (MB/s)", row["verify"], "b3sum, same files (MB/s)",
-                      row["b3sum"], ">= 0.5x b3sum and >= 1,000 MB/s", verify_ok))
-        table.add(Row(f"pack {label} (MB/s)", row["pack"], "write+fsync same size (MB/s)",
-                      row["floor"], "bounded by disk write", row["pack"] >= 0.5 * row["floor"]))
-    table.add(Row("pack peak RSS (MiB)", big["pack_rss"], f"at {int(small['size']) >> 20} MiB",
-                  small["pack_rss"], "flat as the package grows",
-                  big["pack_rss"] <= 1.25 * small["pack_rss"]))
-    table.add(Row("verify peak RSS (MiB)", big["verify_rss"], f"at {int(small['size']) >> 20} MiB",
-                  small["verify_rss"], "flat as the package grows",
-                  big["verify_rss"] <= 1.25 * small["verify_rss"]))
+        table.add(
+            Row(
+                f"verify {label} (MB/s)",
+                row["verify"],
+                "b3sum, same files (MB/s)",
+                row["b3sum"],
+                ">= 0.5x b3sum and >= 1,000 MB/s",
+                verify_ok,
+            )
+        )
+        table.add(
+            Row(
+                f"pack {label} (MB/s)",
+                row["pack"],
+                "write+fsync same size (MB/s)",
+                row["floor"],
+                "bounded by disk write",
+                row["pack"] >= 0.5 * row["floor"],
+            )
+        )
+    table.add(
+        Row(
+            "pack peak RSS (MiB)",
+            big["pack_rss"],
+            f"at {int(small['size']) >> 20} MiB",
+            small["pack_rss"],
+            "flat as the package grows",
+            big["pack_rss"] <= 1.25 * small["pack_rss"],
+        )
+    )
+    table.add(
+        Row(
+            "verify peak RSS (MiB)",
+            big["verify_rss"],
+            f"at {int(small['size']) >> 20} MiB",
+            small["verify_rss"],
+            "flat as the package grows",
+            big["verify_rss"] <= 1.25 * small["verify_rss"],
+        )
+    )
     table.notes += [
         f"{int(big['files'])} files: 70% in four large files, the rest 1 KiB to 1 MiB; "
         f"{machine_summary()}; temp files on {fs}.",

@@ -31,12 +31,15 @@ BENCHMARKS: dict[str, str] = {
     "actors": "bench_actors.py",  # ask/tell, and the supervision table (restart, memory)
     "store": "bench_store.py",
     "rpc": "bench_rpc.py",
+    "proxy": "bench_proxy.py",  # the ProxyActor plain and TLS vs direct (wrk): ~2.5 minutes
     "s9pk": "bench_s9pk.py",  # another helper's; hashes 1 GiB, so only on request
     # ~8 minutes (supervisord's 200 restarts alone take ~3.5), ~1.5 with --quick: only on request
     "services": "bench_services.py",
+    # 200 services x 3 health checks at 1 s, against the same without checks: ~4 minutes, on request
+    "health": "bench_health.py",
 }
-DEFAULT = ("actors", "store", "rpc")
-ON_REQUEST = ("s9pk", "services")
+DEFAULT = ("actors", "store", "rpc", "proxy")
+ON_REQUEST = ("s9pk", "services", "health")
 
 
 def selected(args: argparse.Namespace) -> list[str]:
@@ -102,7 +105,7 @@ def main() -> int:
         "--only", action="append", choices=sorted(BENCHMARKS), metavar="NAME",
         help=f"run only this benchmark (repeatable): {', '.join(BENCHMARKS)}",
     )  # fmt: skip
-    parser.add_argument("--all", action="store_true", help="also run the on-request benchmarks: s9pk, services")
+    parser.add_argument("--all", action="store_true", help="also run the on-request benchmarks: s9pk, services, health")
     args = parser.parse_args()
 
     names = selected(args)

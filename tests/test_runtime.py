@@ -22,6 +22,7 @@ import pytest
 from startos.protocol import runtime as wire
 from startos.protocol.errors import ErrorKind
 from startos.protocol.framing import encode_frame, read_frame
+from startos.protocol.service_items import CreateTask, TaskCreated
 from startos.runtime.effects import short_path
 from startos.runtime.errors import (
     PackageCodeError,
@@ -40,7 +41,7 @@ from .examples.conftest import EXAMPLES, NAMES, free_port, get, write_json
 from .helpers import wait_until
 
 # A package whose hooks misbehave in every way the runtime must survive.
-BROKEN_SERVICE = '''
+BROKEN_SERVICE = """
 import os
 import sys
 import threading
@@ -83,7 +84,7 @@ def die(ctx):
 @service.main
 def main(ctx):
     return [Daemon("web", argv=python_module("http.server"), env={"CONTAINER_IP": ctx.container_ip()})]
-'''
+"""
 
 
 class Runtime:
@@ -133,8 +134,12 @@ def runtimes(tmp_path: Path) -> Iterator[Starter]:
         code = base / "code"
         shutil.copytree(source or EXAMPLES / name, code, ignore=shutil.ignore_patterns("__pycache__"))
         spec = SandboxSpec(
-            package_id=name, code_dir=code, volumes_dir=base / "volumes", volume_ids=("main",),
-            run_dir=base / "run", tmp_dir=base / "tmp",
+            package_id=name,
+            code_dir=code,
+            volumes_dir=base / "volumes",
+            volume_ids=("main",),
+            run_dir=base / "run",
+            tmp_dir=base / "tmp",
         )
         sandbox: Sandbox = (
             ProcessSandbox(spec) if backend == "process" else NamespaceSandbox(spec, state_dir=base / "state")
@@ -149,6 +154,8 @@ def runtimes(tmp_path: Path) -> Iterator[Starter]:
                 return on_effect(effect)
             if isinstance(effect, wire.GetContainerIp):
                 return wire.ContainerIp(ip="127.0.0.1")
+            if isinstance(effect, CreateTask):
+                return TaskCreated(active=True)
             return None
 
         runtime.process, runtime.conn = start_runtime(
@@ -171,7 +178,7 @@ def broken(runtimes: Starter, tmp_path: Path) -> Runtime:
 
 # -- the examples in a real runtime -----------------------------------------------------------------
 
-DAEMONS = {"hello-world": ["web"], "slow-sync": ["sync"], "crashy": ["crashy"]}
+DAEMONS = {"hello-world": ["web"], "slow-sync": ["sync"], "crashy": ["crashy"], "wallet": ["web"]}
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -247,8 +254,7 @@ def test_hello_world_serves_once_ready(runtimes: Starter) -> None:
     # What the host's daemon actors do: spawn in the sandbox with the description's env.
     oneshot = runtime.sandbox.spawn(list(prepare.argv), env=dict(prepare.env), stdout=runtime.log_file)
     assert oneshot.wait(timeout=15) == 0
-    daemon = runtime.sandbox.spawn(list(web.argv), env=dict(web.env), stdout=runtime.log_file,
-                                   stderr=runtime.log_file)
+    daemon = runtime.sandbox.spawn(list(web.argv), env=dict(web.env), stdout=runtime.log_file, stderr=runtime.log_file)
     assert runtime.conn.run_check("web", timeout=10).result in ("failure", "success")
     wait_until(lambda: runtime.conn.run_check("web", timeout=10).result == "success", timeout=15, what="web ready")
     assert get(f"http://127.0.0.1:{port}/") == "Hello from startos-py! You are visitor number 1.\n"
@@ -264,8 +270,9 @@ def test_progress_from_a_daemon_reaches_on_effect(runtimes: Starter) -> None:
     assert runtime.conn.run_check("sync", timeout=10) == wire.CheckResult(
         result="loading", message="Synced 0 of 20 blocks"
     )
-    daemon = runtime.sandbox.spawn(list(sync.argv), env=dict(sync.env), stdout=runtime.log_file,
-                                   stderr=runtime.log_file)
+    daemon = runtime.sandbox.spawn(
+        list(sync.argv), env=dict(sync.env), stdout=runtime.log_file, stderr=runtime.log_file
+    )
     wait_until(lambda: any(p.done == 20 for p in runtime.progress()), timeout=20, what="the last report")
     reports = runtime.progress()
     assert all(p.daemon == "sync" and p.total == 20 for p in reports)
@@ -284,8 +291,9 @@ def test_crashy_daemon_exits_and_its_command_check_says_why(runtimes: Starter) -
     spec = runtime.conn.describe(timeout=10).daemons[0]
     no_heartbeat = wire.CheckResult(result="failure", message="no heartbeat yet")
     assert runtime.conn.run_check("crashy", timeout=10) == no_heartbeat
-    daemon = runtime.sandbox.spawn(list(spec.argv), env=dict(spec.env), stdout=runtime.log_file,
-                                   stderr=runtime.log_file)
+    daemon = runtime.sandbox.spawn(
+        list(spec.argv), env=dict(spec.env), stdout=runtime.log_file, stderr=runtime.log_file
+    )
     assert daemon.wait(timeout=15) == 4
     assert runtime.volume("starts.txt").read_text() == "1\n"
 
@@ -298,8 +306,9 @@ def test_runtime_in_the_namespace_sandbox(runtimes: Starter) -> None:
     write_json(runtime.volume("sync.json"), {"blocks": 5, "interval": 0.01})
     sync = runtime.conn.describe(timeout=10).daemons[0]
     assert sync.env["PYTHONPATH"] == "/startos/code/python"
-    daemon = runtime.sandbox.spawn(list(sync.argv), env=dict(sync.env), stdout=runtime.log_file,
-                                   stderr=runtime.log_file)
+    daemon = runtime.sandbox.spawn(
+        list(sync.argv), env=dict(sync.env), stdout=runtime.log_file, stderr=runtime.log_file
+    )
     wait_until(lambda: any(p.done == 5 for p in runtime.progress()), timeout=20, what="the last report")
     assert runtime.conn.run_check("sync", timeout=10).result == "success"
     daemon.signal_group(signal.SIGTERM)
@@ -381,7 +390,8 @@ def test_hook_that_exits_the_process(broken: Runtime) -> None:
 
 def test_effect_calls_reach_the_host(runtimes: Starter, tmp_path: Path) -> None:
     runtime = runtimes(
-        "broken", source=write_package(tmp_path / "src", BROKEN_SERVICE),
+        "broken",
+        source=write_package(tmp_path / "src", BROKEN_SERVICE),
         on_effect=lambda effect: wire.ContainerIp(ip="10.11.12.13"),
     )
     assert runtime.conn.describe(timeout=10).daemons[0].env["CONTAINER_IP"] == "10.11.12.13"
@@ -494,9 +504,11 @@ def test_late_reply_is_dropped_and_the_connection_stays(
         conn.ping(timeout=0.05)
     first = read_frame(peer, wire.ToRuntime)
     peer.sendall(encode_frame(wire.RuntimeReply(id=first.id, result=wire.Done())))  # too late
-    replier = gevent.spawn(lambda: peer.sendall(encode_frame(
-        wire.RuntimeReply(id=read_frame(peer, wire.ToRuntime).id, result=wire.Done())
-    )))
+    replier = gevent.spawn(
+        lambda: peer.sendall(
+            encode_frame(wire.RuntimeReply(id=read_frame(peer, wire.ToRuntime).id, result=wire.Done()))
+        )
+    )
     conn.ping(timeout=5)
     replier.join(timeout=5)
     assert not conn.closed

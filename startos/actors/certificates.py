@@ -240,10 +240,11 @@ class CertificateActor(Actor):
             "server certificate issued",
             extra={"hostname": hostname, "reason": why, "not_after": info.not_after, "fingerprint": info.fingerprint},
         )
-        try:
-            self.directory.tell(TLS_SERVER_NAME, ServerCertChanged(cert_path=info.cert_path, key_path=info.key_path))
-        except ActorNotFound:
-            pass  # no HTTPS server in this tree (or it is restarting: it reads the files when it starts)
+        for name in (TLS_SERVER_NAME, "proxy"):  # the HTTPS server and the services' TLS proxy
+            try:
+                self.directory.tell(name, ServerCertChanged(cert_path=info.cert_path, key_path=info.key_path))
+            except ActorNotFound:
+                pass  # not in this tree (or restarting: it reads the files when it starts)
         return info
 
     def _save(self) -> None:

@@ -14,6 +14,7 @@ from startos.actors.certificates import CertificateActor
 from startos.actors.facade import FacadeActor
 from startos.actors.mdns import MdnsActor
 from startos.actors.notifications import NotificationActor
+from startos.actors.proxy import ProxyActor
 from startos.actors.services.manager import ServicesActor
 from startos.actors.store import StoreActor
 from startos.protocol.supervision import ChildSpec
@@ -92,6 +93,7 @@ def child_specs(config: TreeConfig, directory: Directory) -> list[ChildSpec]:
     specs = [
         ChildSpec(id="store", start=lambda: StoreActor.start(config.db_path, **config.store_options), shutdown=10.0),
         ChildSpec(id="certs", start=lambda: CertificateActor.start(directory, config.data_dir)),
+        ChildSpec(id="proxy", start=lambda: ProxyActor.start(directory, listen_host=config.host)),
         ChildSpec(id="auth", start=lambda: AuthActor.start(directory)),
         # Leaves nothing else depends on at start: here, a crash of one restarts only what follows.
         ChildSpec(id="notifications", start=lambda: NotificationActor.start(directory)),
@@ -107,7 +109,11 @@ def child_specs(config: TreeConfig, directory: Directory) -> list[ChildSpec]:
         ChildSpec(
             id="services",
             start=lambda: ServicesActor.start(
-                directory, config.data_dir, sandbox_preference=config.sandbox, daemon_backoff=config.daemon_backoff
+                directory,
+                config.data_dir,
+                sandbox_preference=config.sandbox,
+                daemon_backoff=config.daemon_backoff,
+                listen_host=config.host,
             ),
             shutdown=30.0,
         ),

@@ -78,6 +78,8 @@ def install(
     started = _upload(ctx, sideload, ticket["upload"])
     if ctx.format != "json":
         click.echo(f"signed by {started['signer']}", err=True)
+        for problem in started.get("dependencyProblems") or []:
+            click.echo(f"warning: it will not start until this is fixed: {problem}", err=True)
     _follow_install(ctx, started)
     if ctx.format == "json":
         emit(started, "json")
@@ -158,15 +160,16 @@ def cancel_install(ctx: Context, package_id: str) -> None:
 @package.command("uninstall")
 @click.argument("package_id", metavar="ID")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--force", is_flag=True, help="Uninstall even though other services require it.")
 @pass_ctx
-def uninstall(ctx: Context, package_id: str, yes: bool) -> None:
+def uninstall(ctx: Context, package_id: str, yes: bool, force: bool) -> None:
     """Remove package ID and all its data."""
     if not yes:
         alert = _alert(ctx, package_id, "uninstall")
         if alert:
             click.echo(alert, err=True)
         click.confirm(f"Uninstall {package_id} and delete its data?", abort=True, err=True)
-    ctx.call("package.uninstall", {"id": package_id})
+    ctx.call("package.uninstall", {"id": package_id, "force": force})
     while package_id in ctx.call("db.dump", {"pointer": "/public/packageData"})["value"]:
         time.sleep(POLL)  # the removal goes on in the server; wait until it is done
     if ctx.format != "json":

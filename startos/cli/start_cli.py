@@ -221,6 +221,7 @@ EXTENSIONS = (
     "startos.cli.auth_commands",
     "startos.cli.notification_commands",
     "startos.cli.package_commands",
+    "startos.cli.action_commands",  # after package_commands: it adds to the package group
     "startos.cli.s9pk_commands",
 )
 

@@ -18,6 +18,11 @@ class PackageIdParams(Params, frozen=True):
     id: str
 
 
+class UninstallParams(Params, frozen=True):
+    id: str
+    force: bool = False  # even though other services require it
+
+
 class InstallParams(Params, frozen=True):
     """Install (or update to) the package file at ``path`` on the server."""
 
@@ -40,6 +45,7 @@ class InstallStarted(Result, frozen=True):
     signer: str  # the developer key that signed it (base64 of the raw Ed25519 key)
     update: bool
     alert: str | None = None
+    dependency_problems: list[str] = []  # required dependencies missing or out of range (it waits for them)
 
 
 class PackageSummary(Result, frozen=True):
@@ -118,8 +124,9 @@ method(
 )
 method(
     "package.uninstall",
-    "Stop a service and remove it with its volumes; answers once the removal has begun (state `removing`).",
-    PackageIdParams,
+    "Stop a service and remove it with its volumes; answers once the removal has begun (state `removing`). "
+    "Refused when other services require it, unless `force`.",
+    UninstallParams,
     None,
     mutating=True,
 )
@@ -170,6 +177,7 @@ class UninstallPackage(Message, frozen=True):
 
     id: str
     wait: bool = True
+    force: bool = False  # uninstall even though other services require it
 
 
 class SetDesired(Message, frozen=True):

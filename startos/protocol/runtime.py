@@ -42,6 +42,18 @@ from typing import Annotated, Literal
 from msgspec import Meta
 
 from startos.protocol.base import Message
+from startos.protocol.service_items import (
+    ActionDecl,
+    ActionInput,
+    ActionOutcome,
+    ClearTask,
+    CreateTask,
+    GetActionInput,
+    InterfaceDecl,
+    RunAction,
+    TaskCreated,
+    items_problem,
+)
 
 __all__ = [
     "EFFECT_REPLY_TYPES",
@@ -64,6 +76,7 @@ __all__ = [
     "EffectResult",
     "FunctionReady",
     "GetContainerIp",
+    "HealthCheckDecl",
     "HttpReady",
     "InitKind",
     "MigrationDone",
@@ -74,6 +87,7 @@ __all__ = [
     "RemoteError",
     "ReportProgress",
     "RunCheck",
+    "RunHealthCheck",
     "RunInit",
     "RunMigration",
     "RunUninit",
@@ -88,6 +102,7 @@ __all__ = [
     "ToRuntime",
     "UninitKind",
     "description_problem",
+    "find_cycle",
     "reply_type",
 ]
 
@@ -170,6 +185,29 @@ class FunctionReady(Message, frozen=True, kw_only=True, tag="function"):
 ReadyCheck = HttpReady | TcpReady | CommandReady | FunctionReady
 
 
+class HealthCheckDecl(Message, frozen=True, kw_only=True):
+    """One scheduled check; the host runs each in its own HealthCheckActor.
+
+    A daemon's ``ready`` check is one of them, with the daemon's id and ``daemon`` set to it;
+    stand-alone checks come from :class:`startos.sdk.HealthCheck`. ``name`` None means internal:
+    never shown, but daemons and oneshots may ``require`` it, so it gates what starts after it.
+    ``requires`` names checks that must succeed first (until then this one is *waiting*).
+    ``daemon`` is the daemon the check watches: its grace period restarts with the daemon, and
+    while the daemon is not running the check waits. Checks run every ``fast_interval`` seconds
+    until the first settled result (success, or failure after the grace period), then every
+    ``interval`` seconds. ``enabled`` False shows the check as *disabled* and never runs it.
+    """
+
+    id: ItemId
+    name: Annotated[str, Meta(min_length=1, max_length=128)] | None = None
+    check: ReadyCheck
+    daemon: ItemId | None = None
+    requires: Annotated[tuple[ItemId, ...], Meta(max_length=64)] = ()
+    interval: Seconds = 30.0
+    fast_interval: Seconds = 1.0
+    enabled: bool = True
+
+
 # -- the service description --------------------------------------------------------------------
 
 
@@ -241,6 +279,9 @@ class ServiceDescription(Message, frozen=True, kw_only=True, tag="description"):
     init: tuple[InitKind, ...] = ()  # the init kinds the package has a hook for
     uninit: tuple[UninitKind, ...] = ()
     main_ran: bool = True  # False when described with Describe(main=False): no daemons listed
+    checks: Annotated[tuple[HealthCheckDecl, ...], Meta(max_length=256)] = ()  # only when main ran
+    actions: Annotated[tuple[ActionDecl, ...], Meta(max_length=256)] = ()
+    interfaces: Annotated[tuple[InterfaceDecl, ...], Meta(max_length=64)] = ()
 
     def __post_init__(self) -> None:
         problem = description_problem(self)
@@ -263,7 +304,8 @@ class ServiceDescription(Message, frozen=True, kw_only=True, tag="description"):
                 return
             done.add(item)
             for needed in requires[item]:
-                visit(needed)
+                if needed in requires:  # a health check id: not started, just waited for
+                    visit(needed)
             order.append(item)
 
         for item in requires:
@@ -279,13 +321,18 @@ def description_problem(description: ServiceDescription) -> str | None:
         if item.id in seen:
             return f"item id {item.id!r} is used twice (daemon and oneshot ids share one namespace)"
         seen.add(item.id)
+    problem = items_problem(description.checks, description.actions, description.interfaces, seen)
+    if problem is not None:
+        return problem
+    check_ids = {check.id for check in description.checks}
     for item in items:
         for needed in item.requires:
             if needed == item.id:
                 return f"{item.id!r} requires itself"
-            if needed not in seen:
-                return f"{item.id!r} requires {needed!r}, which is neither a daemon nor a oneshot"
-    cycle = _find_cycle({item.id: item.requires for item in items})
+            if needed not in seen and needed not in check_ids:
+                return f"{item.id!r} requires {needed!r}, which is not a daemon, oneshot or health check"
+    graph = {item.id: tuple(r for r in item.requires if r in seen) for item in items}
+    cycle = find_cycle(graph)
     if cycle:
         return "requires form a cycle: " + " -> ".join(cycle)
     if len(set(description.volumes)) != len(description.volumes):
@@ -299,7 +346,7 @@ def description_problem(description: ServiceDescription) -> str | None:
     return None
 
 
-def _find_cycle(graph: dict[str, tuple[str, ...]]) -> list[str] | None:
+def find_cycle(graph: dict[str, tuple[str, ...]]) -> list[str] | None:
     state: dict[str, int] = {}  # 1 visiting, 2 done
     stack: list[str] = []
 
@@ -370,6 +417,12 @@ class RunCheck(Message, frozen=True, kw_only=True, tag="run-check"):
     daemon: ItemId
 
 
+class RunHealthCheck(Message, frozen=True, kw_only=True, tag="run-health-check"):
+    """Run the health check ``check`` once (answered with :class:`CheckResult`)."""
+
+    check: ItemId
+
+
 class Ping(Message, frozen=True, kw_only=True, tag="ping"):
     """Answered with :class:`Done` as soon as the runtime reads it, even if the code failed to load."""
 
@@ -378,7 +431,18 @@ class Shutdown(Message, frozen=True, kw_only=True, tag="shutdown"):
     """Answered with :class:`Done`; then the runtime exits."""
 
 
-RuntimeRequest = Describe | RunInit | RunUninit | RunMigration | RunCheck | Ping | Shutdown
+RuntimeRequest = (
+    Describe
+    | RunInit
+    | RunUninit
+    | RunMigration
+    | RunCheck
+    | RunHealthCheck
+    | GetActionInput
+    | RunAction
+    | Ping
+    | Shutdown
+)
 
 
 # -- runtime -> host results --------------------------------------------------------------------
@@ -402,7 +466,7 @@ class CheckResult(Message, frozen=True, kw_only=True, tag="check-result"):
     message: Line | None = None
 
 
-RuntimeResult = ServiceDescription | Done | MigrationDone | CheckResult
+RuntimeResult = ServiceDescription | Done | MigrationDone | CheckResult | ActionInput | ActionOutcome
 
 REPLY_TYPES: dict[type, type] = {
     Describe: ServiceDescription,
@@ -410,6 +474,9 @@ REPLY_TYPES: dict[type, type] = {
     RunUninit: Done,
     RunMigration: MigrationDone,
     RunCheck: CheckResult,
+    RunHealthCheck: CheckResult,
+    GetActionInput: ActionInput,
+    RunAction: ActionOutcome,
     Ping: Done,
     Shutdown: Done,
 }
@@ -460,11 +527,11 @@ class ContainerIp(Message, frozen=True, kw_only=True, tag="container-ip"):
     ip: Annotated[str, Meta(min_length=1, max_length=64)]
 
 
-EffectRequest = GetContainerIp
+EffectRequest = GetContainerIp | CreateTask | ClearTask
 EffectNotification = ReportProgress
-EffectResult = ContainerIp
+EffectResult = ContainerIp | TaskCreated | Done
 
-EFFECT_REPLY_TYPES: dict[type, type] = {GetContainerIp: ContainerIp}
+EFFECT_REPLY_TYPES: dict[type, type] = {GetContainerIp: ContainerIp, CreateTask: TaskCreated, ClearTask: Done}
 
 #: What a daemon sends the runtime over ``$STARTOS_RUN/effects.sock``.
 DaemonFrame = ReportProgress

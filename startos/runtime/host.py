@@ -41,6 +41,7 @@ import gevent.event
 import gevent.lock
 
 from startos.protocol import runtime as wire
+from startos.protocol import service_items as items
 from startos.protocol.errors import ErrorKind
 from startos.protocol.framing import FrameError, PeerClosed, read_frame, write_frame
 from startos.runtime.errors import (
@@ -85,6 +86,12 @@ def describe_request(request: wire.RuntimeRequest) -> str:
         return f"migration {request.from_version} -> {request.to_version}{plan}"
     if isinstance(request, wire.RunCheck):
         return f"readiness check of daemon '{request.daemon}'"
+    if isinstance(request, wire.RunHealthCheck):
+        return f"health check '{request.check}'"
+    if isinstance(request, items.GetActionInput):
+        return f"input of action '{request.action}'"
+    if isinstance(request, items.RunAction):
+        return f"action '{request.action}'"
     if isinstance(request, wire.Shutdown):
         return "shutdown"
     return "ping"
@@ -237,6 +244,18 @@ class RuntimeConnection:
     def run_check(self, daemon: str, *, timeout: float = 30.0) -> wire.CheckResult:
         """Run the readiness check of ``daemon`` once."""
         return self._typed(wire.RunCheck(daemon=daemon), wire.CheckResult, timeout)
+
+    def run_health_check(self, check: str, *, timeout: float = 30.0) -> wire.CheckResult:
+        """Run the health check ``check`` once."""
+        return self._typed(wire.RunHealthCheck(check=check), wire.CheckResult, timeout)
+
+    def get_action_input(self, action: str, *, timeout: float = 30.0) -> items.ActionInput:
+        """The action's input spec and the values to prefill it with."""
+        return self._typed(items.GetActionInput(action=action), items.ActionInput, timeout)
+
+    def run_action(self, action: str, input: dict[str, Any] | None, *, timeout: float = 300.0) -> items.ActionOutcome:
+        """Run an action with validated input."""
+        return self._typed(items.RunAction(action=action, input=input), items.ActionOutcome, timeout)
 
     def ping(self, *, timeout: float = 5.0) -> None:
         """Round trip; answered even while the package's code is still loading."""
@@ -426,7 +445,27 @@ def _check_migration_versions(description: wire.ServiceDescription, package_id: 
 
 
 def check_description(description: wire.ServiceDescription, manifest_volumes: Iterable[str], package_id: str) -> None:
-    """Raise :class:`PackageCodeError` unless the service declares exactly the manifest's volumes."""
+    """Raise :class:`PackageCodeError` unless the service declares exactly the manifest's volumes
+    and every action's input spec is well formed."""
+    from startos.protocol.inputspec import decode_spec, spec_problem
+
+    for action in description.actions:
+        if action.input_spec is None:
+            continue
+        try:
+            problem = spec_problem(decode_spec(action.input_spec))
+        except Exception as exc:  # noqa: BLE001 (untrusted input: any failure is the package's)
+            problem = str(exc)
+        if problem is not None:
+            raise PackageCodeError(
+                f"package {package_id}: action {action.id}: input spec: {_clean(problem)}",
+                package=package_id,
+                what="describe",
+                reason="invalid",
+                hook=None,
+                debug=None,
+                kind=ErrorKind.VALIDATE_S9PK,
+            )
     declared, manifest = set(description.volumes), set(manifest_volumes)
     if declared != manifest:
         missing = ", ".join(sorted(manifest - declared)) or "none"

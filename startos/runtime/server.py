@@ -25,6 +25,7 @@ from typing import Any
 
 from startos.protocol import runtime as wire
 from startos.protocol.framing import DEFAULT_MAX_FRAME, FrameError, PeerClosed, read_frame, write_frame
+from startos.protocol.service_items import ClearTask, CreateTask, TaskCreated
 from startos.sdk import _env, _progress
 from startos.sdk._dispatch import CallFailed, Dispatcher
 from startos.sdk._loader import LoadFailure, describe_exception, format_debug, load_service
@@ -66,6 +67,14 @@ class RuntimeServer:
 
     def report_progress(self, report: wire.ReportProgress) -> None:
         self._send(wire.EffectNotice(effect=report))
+
+    def create_task(self, task: CreateTask) -> bool:
+        result = self._effect_call(task)
+        assert isinstance(result, TaskCreated)
+        return result.active
+
+    def clear_task(self, task: ClearTask) -> None:
+        self._effect_call(task)
 
     def _effect_call(self, effect: wire.EffectRequest, timeout: float = EFFECT_TIMEOUT) -> wire.EffectResult:
         waiter = _Waiter()

@@ -107,10 +107,21 @@ class DependencyInfo(_Record, frozen=True, kw_only=True, omit_defaults=True):
     optional: bool
     metadata: DependencyMetadata | None = None
     s9pk: str | None = None
+    # startos-py extensions (StartOS sets these from package code at run time; here the manifest
+    # says them, so installing can check them before anything runs):
+    version_range: Annotated[str, Meta(min_length=1, max_length=1024)] = "*"  # exver range
+    kind: Literal["exists", "running"] = "running"  # running: started and its checks passing
+    health_checks: (
+        Annotated[tuple[Annotated[str, Meta(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")], ...], Meta(max_length=64)] | None
+    ) = None
 
     def __post_init__(self) -> None:
         if self.metadata is not None and self.s9pk is not None:
             raise ValueError("give either `metadata` or `s9pk`, not both")
+        try:
+            VersionRange.parse(self.version_range)
+        except VersionParseError as exc:
+            raise ValueError(f"versionRange: {exc}") from None
 
 
 class BuildArgEnv(_Record, frozen=True, kw_only=True):

@@ -35,7 +35,9 @@ a hook's context), never from hard-coded strings. Unit tests use :mod:`startos.s
 """
 
 from startos.protocol.runtime import CheckResult
+from startos.sdk._actions import ActionResult, Disabled, Interface, Value
 from startos.sdk._context import (
+    ActionContext,
     CheckContext,
     Context,
     InitContext,
@@ -53,13 +55,25 @@ from startos.sdk._env import (
     tmp_path,
     volume_path,
 )
-from startos.sdk._items import Backup, Check, CommandCheck, Daemon, FunctionCheck, HttpCheck, Oneshot, TcpCheck
+from startos.sdk._items import (
+    Backup,
+    Check,
+    CommandCheck,
+    Daemon,
+    FunctionCheck,
+    HealthCheck,
+    HttpCheck,
+    Oneshot,
+    TcpCheck,
+)
 from startos.sdk._progress import report_progress
 from startos.sdk._service import Service
 from startos.sdk.errors import DescriptionError, MigrationPathError, OutsideSandboxError, SdkError
 
 __all__ = [
     "ENTRY_MODULE",
+    "ActionContext",
+    "ActionResult",
     "Backup",
     "Check",
     "CheckContext",
@@ -68,9 +82,12 @@ __all__ = [
     "Context",
     "Daemon",
     "DescriptionError",
+    "Disabled",
     "FunctionCheck",
+    "HealthCheck",
     "HttpCheck",
     "InitContext",
+    "Interface",
     "MainContext",
     "MigrationContext",
     "MigrationPathError",
@@ -80,6 +97,7 @@ __all__ = [
     "Service",
     "TcpCheck",
     "UninitContext",
+    "Value",
     "code_path",
     "daemon_id",
     "package_id",

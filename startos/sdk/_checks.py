@@ -95,12 +95,24 @@ def run_check(spec: wire.ReadyCheck, env: Mapping[str, str]) -> wire.CheckResult
     raise TypeError(f"run_check cannot run {type(spec).__name__}")
 
 
-def run_function_check(fn: Callable[[Any], CheckOutcome], ctx: Any, timeout: float) -> wire.CheckResult:
+def run_function_check(
+    fn: Callable[[Any], CheckOutcome],
+    ctx: Any,
+    timeout: float,
+    *,
+    busy: dict[str, threading.Thread] | None = None,
+    key: str = "",
+) -> wire.CheckResult:
     """Call a package's check function with a time limit; exceptions and odd returns are failures.
 
     A function that overruns keeps running in its (daemon) thread; the check reports a failure
-    now rather than hang the caller.
+    now rather than hang the caller. With ``busy``, a check whose previous run is still going is
+    not started again (a check that hangs forever costs one thread, not one per run).
     """
+    if busy is not None:
+        previous = busy.get(key)
+        if previous is not None and previous.is_alive():
+            return _failure(f"the check's previous run has not finished (time limit {timeout:g} s)")
     box: dict[str, Any] = {}
 
     def target() -> None:
@@ -111,6 +123,8 @@ def run_function_check(fn: Callable[[Any], CheckOutcome], ctx: Any, timeout: flo
 
     worker = threading.Thread(target=target, name="startos-check", daemon=True)
     worker.start()
+    if busy is not None:
+        busy[key] = worker
     worker.join(timeout)
     if worker.is_alive():
         return _failure(f"the check did not finish within {timeout:g} s")

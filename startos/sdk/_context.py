@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+import msgspec
 
 from startos.protocol import runtime as wire
+from startos.protocol.service_items import ClearTask, CreateTask, Severity, TaskTrigger
 from startos.sdk import _env
 from startos.sdk._progress import make_report
 from startos.sdk.errors import SdkError
@@ -15,6 +18,7 @@ if TYPE_CHECKING:
     from startos.sdk._service import Service
 
 __all__ = [
+    "ActionContext",
     "CheckContext",
     "Context",
     "Effects",
@@ -31,6 +35,10 @@ class Effects(Protocol):
     def container_ip(self) -> str: ...
 
     def report_progress(self, report: wire.ReportProgress) -> None: ...
+
+    def create_task(self, task: CreateTask) -> bool: ...
+
+    def clear_task(self, task: ClearTask) -> None: ...
 
 
 def _parse(text: str | None) -> ExtendedVersion | None:
@@ -76,6 +84,55 @@ class Context:
     def report_progress(self, done: int, total: int | None = None, message: str | None = None) -> None:
         """Report progress of a long hook (``daemon`` is None in the report)."""
         self._effects.report_progress(make_report(None, done, total, message))
+
+    def create_task(
+        self,
+        action_id: str,
+        *,
+        replay_id: str | None = None,
+        package_id: str | None = None,
+        severity: Severity = "important",
+        reason: str | None = None,
+        input: dict[str, Any] | None = None,
+        when_input_not_matches: bool = False,
+        once: bool = False,
+    ) -> bool:
+        """Ask the user to run ``action_id`` (of ``package_id``, default this package).
+
+        ``severity`` critical means the service cannot start until the task is done; ``input``
+        prefills the action's form. With ``when_input_not_matches`` the task is active only
+        while the action's current input differs from ``input``, and comes back when it does
+        again (unless ``once``). Without it, the task clears when the action has run. The same
+        ``replay_id`` (default: ``<package>-<action>``) replaces the task. Returns whether the
+        task is active now.
+        """
+        target = package_id or self.package_id
+        try:
+            task = CreateTask(
+                replay_id=replay_id or f"{target}-{action_id}",
+                action_id=action_id,
+                package_id=package_id,
+                severity=severity,
+                reason=reason,
+                input=input,
+                when=TaskTrigger(once=once) if when_input_not_matches else None,
+            )
+            task = msgspec.msgpack.decode(msgspec.msgpack.encode(task), type=CreateTask)  # enforce the limits now
+        except (msgspec.ValidationError, ValueError) as exc:
+            raise SdkError(f"create_task: {exc}") from None
+        return self._effects.create_task(task)
+
+    def clear_task(self, replay_id: str) -> None:
+        """Withdraw a task this package created (nothing happens if it does not exist)."""
+        self._effects.clear_task(ClearTask(replay_id=replay_id))
+
+
+class ActionContext(Context):
+    """Given to an action and to its input function: ``action_id`` is the action's id."""
+
+    def __init__(self, service: Service, effects: Effects, action_id: str) -> None:
+        super().__init__(service, effects)
+        self.action_id = action_id
 
 
 class MainContext(Context):

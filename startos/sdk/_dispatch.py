@@ -11,6 +11,7 @@ that names the hook; package exceptions (``sys.exit`` included) never escape.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -18,9 +19,12 @@ import msgspec
 
 from startos import __version__
 from startos.protocol import runtime as wire
+from startos.protocol import service_items as items
 from startos.sdk import _env
+from startos.sdk._actions import outcome_of
 from startos.sdk._checks import run_check, run_function_check
 from startos.sdk._context import (
+    ActionContext,
     CheckContext,
     Effects,
     InitContext,
@@ -28,7 +32,7 @@ from startos.sdk._context import (
     MigrationContext,
     UninitContext,
 )
-from startos.sdk._items import Check, Daemon, FunctionCheck, Oneshot
+from startos.sdk._items import Check, Daemon, FunctionCheck, HealthCheck, Oneshot
 from startos.sdk._loader import LoadFailure, describe_exception, format_debug
 from startos.sdk._migrations import plan_migration
 from startos.sdk._service import Service
@@ -80,8 +84,9 @@ class Dispatcher:
         self.load_failure = load_failure
         # The environment command checks start from (the runtime's own, which the sandbox set).
         self._check_env = check_env or (lambda: dict(_env.current_env()))
-        self._checks: dict[str, tuple[wire.ReadyCheck, Check]] = {}
+        self._checks: dict[str, tuple[wire.ReadyCheck, Check, str]] = {}  # id -> (wire, sdk, ctx daemon)
         self._described = False  # the main function has run at least once
+        self._busy: dict[str, threading.Thread] = {}  # function checks still running
 
     # -- entry point ------------------------------------------------------------------------------
 
@@ -100,6 +105,12 @@ class Dispatcher:
             result = self.run_migration(service, request)
         elif isinstance(request, wire.RunCheck):
             result = self.run_check(service, request.daemon)
+        elif isinstance(request, wire.RunHealthCheck):
+            result = self.run_check(service, request.check)
+        elif isinstance(request, items.GetActionInput):
+            result = self.get_action_input(service, request.action)
+        elif isinstance(request, items.RunAction):
+            result = self.run_action(service, request)
         else:  # pragma: no cover (the decoder only admits the requests above)
             raise _error("bad-request", f"unknown request {type(request).__name__}")
         return self._validated(result)
@@ -132,7 +143,8 @@ class Dispatcher:
         """The service's description; with ``main`` its main function runs and lists the daemons."""
         daemons: list[wire.DaemonSpec] = []
         oneshots: list[wire.OneshotSpec] = []
-        checks: dict[str, tuple[wire.ReadyCheck, Check]] = {}
+        checks: dict[str, tuple[wire.ReadyCheck, Check, str]] = {}
+        check_decls: list[wire.HealthCheckDecl] = []
         main_function = service.main_function
         if main and main_function is not None:
             items = self._call("main", lambda ctx: list(main_function(ctx)), MainContext(service, self.effects))
@@ -146,13 +158,32 @@ class Dispatcher:
                     env = _with_pythonpath(spec.env, python_dir, {_env.ENV_DAEMON: spec.id})
                     daemons.append(msgspec.structs.replace(spec, env=env, ready=ready))
                     if ready is not None and item.ready is not None:
-                        checks[item.id] = (ready, item.ready)
+                        checks[item.id] = (ready, item.ready, item.id)
+                        check_decls.append(
+                            wire.HealthCheckDecl(
+                                id=item.id,
+                                name=item.ready.display,
+                                check=ready,
+                                daemon=item.id,
+                                interval=item.ready.interval,
+                            )
+                        )
+                elif isinstance(item, HealthCheck):
+                    decl = item.to_wire()
+                    check = decl.check
+                    if isinstance(check, wire.CommandReady):
+                        check = msgspec.structs.replace(check, env=_with_pythonpath({}, python_dir, check.env))
+                        decl = msgspec.structs.replace(decl, check=check)
+                    checks[item.id] = (check, item.check, item.daemon or item.id)
+                    check_decls.append(decl)
                 elif isinstance(item, Oneshot):
                     spec1 = item.to_wire()
                     oneshots.append(msgspec.structs.replace(spec1, env=_with_pythonpath(spec1.env, python_dir)))
                 else:
                     raise _error(
-                        "invalid", f"main returned {type(item).__name__}; return Daemon and Oneshot items", "main"
+                        "invalid",
+                        f"main returned {type(item).__name__}; return Daemon, Oneshot and HealthCheck items",
+                        "main",
                     )
         try:
             description = wire.ServiceDescription(
@@ -166,6 +197,9 @@ class Dispatcher:
                 init=tuple(k for k in ("install", "update", "restore") if k in service.init_hooks),
                 uninit=tuple(k for k in ("uninstall", "update") if k in service.uninit_hooks),
                 main_ran=main,
+                checks=tuple(check_decls),
+                actions=tuple(action.to_wire() for action in service.actions.values()),
+                interfaces=tuple(interface.to_wire() for interface in service.interfaces),
             )
         except (ValueError, DescriptionError) as exc:
             raise _error("invalid", str(exc), "main") from None
@@ -226,14 +260,44 @@ class Dispatcher:
             finished.append(step.text)
         return wire.MigrationDone(direction=plan.direction, steps=steps)
 
-    def run_check(self, service: Service, daemon: str) -> wire.CheckResult:
+    def run_check(self, service: Service, check_id: str) -> wire.CheckResult:
         if not self._described:  # asked before any Describe (e.g. the runtime was restarted)
             self.describe(service, main=True)
-        found = self._checks.get(daemon)
+        found = self._checks.get(check_id)
         if found is None:
-            raise _error("bad-request", f"daemon {daemon!r} has no readiness check", f"check {daemon}")
-        spec, check = found
+            raise _error("bad-request", f"there is no health check {check_id!r}", f"check {check_id}")
+        spec, check, daemon = found
         if isinstance(check, FunctionCheck):
             ctx = CheckContext(service, self.effects, daemon)
-            return run_function_check(check.fn, ctx, spec.timeout)
+            return run_function_check(check.fn, ctx, spec.timeout, busy=self._busy, key=check_id)
         return run_check(spec, self._check_env())
+
+    def _action(self, service: Service, action_id: str) -> Any:
+        action = service.actions.get(action_id)
+        if action is None:
+            raise _error("bad-request", f"there is no action {action_id!r}", f"action {action_id}")
+        return action
+
+    def get_action_input(self, service: Service, action_id: str) -> items.ActionInput:
+        """The action's input spec and the current values to prefill its form with."""
+        action = self._action(service, action_id)
+        if action.input_spec is None:
+            return items.ActionInput()
+        value = None
+        if action.input_fn is not None:
+            ctx = ActionContext(service, self.effects, action_id)
+            returned = self._call(f"input {action_id}", action.input_fn, ctx)
+            if returned is not None and not isinstance(returned, Mapping):
+                raise _error("invalid", f"the input function returned {type(returned).__name__}, not a dict")
+            value = msgspec.to_builtins(dict(returned)) if returned is not None else None
+        return items.ActionInput(spec=msgspec.to_builtins(dict(action.input_spec)), value=value)
+
+    def run_action(self, service: Service, request: items.RunAction) -> items.ActionOutcome:
+        """Run an action with input the host has validated."""
+        action = self._action(service, request.action)
+        ctx = ActionContext(service, self.effects, request.action)
+        returned = self._call(f"action {request.action}", lambda c: action.fn(c, request.input), ctx)
+        try:
+            return outcome_of(request.action, returned)
+        except DescriptionError as exc:
+            raise _error("invalid", str(exc), f"action {request.action}") from None

@@ -25,6 +25,7 @@ __all__ = [
     "CommandCheck",
     "Daemon",
     "FunctionCheck",
+    "HealthCheck",
     "HttpCheck",
     "Oneshot",
     "TcpCheck",
@@ -63,6 +64,7 @@ class HttpCheck:
     timeout: float = 5.0
     grace_period: float = 10.0
     display: str | None = None
+    interval: float = 30.0  # seconds between runs once the check has settled
 
     def to_wire(self, what: str) -> wire.HttpReady:
         statuses = (self.status,) if isinstance(self.status, int) else tuple(self.status)
@@ -88,6 +90,7 @@ class TcpCheck:
     timeout: float = 5.0
     grace_period: float = 10.0
     display: str | None = None
+    interval: float = 30.0  # seconds between runs once the check has settled
 
     def to_wire(self, what: str) -> wire.TcpReady:
         data = _check_fields(
@@ -106,6 +109,7 @@ class CommandCheck:
     timeout: float = 10.0
     grace_period: float = 10.0
     display: str | None = None
+    interval: float = 30.0  # seconds between runs once the check has settled
 
     def to_wire(self, what: str) -> wire.CommandReady:
         data = _check_fields(
@@ -131,6 +135,7 @@ class FunctionCheck:
     timeout: float = 10.0
     grace_period: float = 10.0
     display: str | None = None
+    interval: float = 30.0  # seconds between runs once the check has settled
 
     def to_wire(self, what: str) -> wire.FunctionReady:
         if not callable(self.fn):
@@ -140,6 +145,50 @@ class FunctionCheck:
 
 
 Check = HttpCheck | TcpCheck | CommandCheck | FunctionCheck
+_CHECK_TYPES = (HttpCheck, TcpCheck, CommandCheck, FunctionCheck)
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """A health check of its own, shown with ``name`` (None: internal, hidden but gating).
+
+    Return it from the main function next to the daemons; a daemon or oneshot that lists its id
+    in ``requires`` starts only once it succeeds. ``requires`` here names other checks this one
+    waits for (shown as *waiting*); ``daemon`` ties it to a daemon (its grace period restarts with
+    the daemon). Conditional checks are plain Python: return the check only when the feature is
+    on, or with ``enabled=False`` to show it as *disabled*.
+    """
+
+    id: str
+    check: Check
+    _: KW_ONLY
+    name: str | None = None
+    daemon: str | None = None
+    requires: Sequence[str] = ()
+    enabled: bool = True
+
+    @property
+    def what(self) -> str:
+        return f"health check {self.id!r}"
+
+    def __post_init__(self) -> None:
+        self.to_wire()
+
+    def to_wire(self) -> wire.HealthCheckDecl:
+        if not isinstance(self.check, _CHECK_TYPES):
+            raise DescriptionError(f"{self.what}: check must be an HttpCheck, TcpCheck, CommandCheck or FunctionCheck")
+        if isinstance(self.requires, str):
+            raise DescriptionError(f"{self.what}: requires must be a list of ids, not one string")
+        data = {
+            "id": self.id,
+            "name": self.name if self.name is not None else self.check.display,
+            "check": msgspec.to_builtins(self.check.to_wire(self.what)),
+            "daemon": self.daemon,
+            "requires": list(self.requires),
+            "interval": self.check.interval,
+            "enabled": self.enabled,
+        }
+        return _convert(self.what, {k: v for k, v in data.items() if v is not None}, wire.HealthCheckDecl)
 
 
 def _common(item: Daemon | Oneshot) -> dict[str, Any]:

@@ -19,17 +19,21 @@ Decorators return the function unchanged, so hooks stay plain functions a unit t
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar, get_args
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Literal, TypeVar, get_args
+
+import msgspec
 
 from startos.protocol import runtime as wire
+from startos.protocol import service_items as items
+from startos.sdk._actions import Action, Disabled, Interface
 from startos.sdk._context import InitContext, MainContext, MigrationContext, UninitContext
-from startos.sdk._items import Backup, Daemon, Oneshot
+from startos.sdk._items import Backup, Daemon, HealthCheck, Oneshot
 from startos.sdk.errors import DescriptionError
 
 __all__ = ["InitHook", "MainFunction", "MigrationHook", "Service", "UninitHook"]
 
-MainFunction = Callable[[MainContext], Iterable[Daemon | Oneshot]]
+MainFunction = Callable[[MainContext], Iterable[Daemon | Oneshot | HealthCheck]]
 InitHook = Callable[[InitContext], None]
 UninitHook = Callable[[UninitContext], None]
 MigrationHook = Callable[[MigrationContext], None]
@@ -48,7 +52,9 @@ class Service:
     nothing excluded.
     """
 
-    def __init__(self, *, volumes: Sequence[str], backup: Backup | None = None) -> None:
+    def __init__(
+        self, *, volumes: Sequence[str], backup: Backup | None = None, interfaces: Sequence[Interface] = ()
+    ) -> None:
         if isinstance(volumes, str):
             raise DescriptionError("volumes must be a list of volume ids, not one string")
         self.volumes: tuple[str, ...] = tuple(volumes)
@@ -63,6 +69,13 @@ class Service:
         undeclared = [v for v in self.backup.volumes if v not in self.volumes]
         if undeclared:
             raise DescriptionError(f"backup names undeclared volumes: {', '.join(undeclared)}")
+        if isinstance(interfaces, Interface) or any(not isinstance(i, Interface) for i in interfaces):
+            raise DescriptionError("interfaces must be a list of startos.sdk.Interface")
+        self.interfaces: tuple[Interface, ...] = tuple(interfaces)
+        problem = items.items_problem((), (), tuple(i.to_wire() for i in self.interfaces), set())
+        if problem is not None:
+            raise DescriptionError(problem)
+        self.actions: dict[str, Action] = {}
         self.main_function: MainFunction | None = None
         self.init_hooks: dict[str, InitHook] = {}
         self.uninit_hooks: dict[str, UninitHook] = {}
@@ -76,6 +89,66 @@ class Service:
         _need_callable(fn, "main")
         self.main_function = fn  # type: ignore[assignment]
         return fn
+
+    def action(
+        self,
+        action_id: str,
+        name: str,
+        *,
+        description: str = "",
+        warning: str | None = None,
+        group: str | None = None,
+        visibility: Literal["enabled", "hidden"] | Disabled = "enabled",
+        allowed_statuses: items.AllowedStatuses = "any",
+        input: Mapping[str, Any] | None = None,
+    ) -> Callable[[F], F]:
+        """Decorate ``fn(ctx: ActionContext, input) -> ActionResult | str | None``: an action.
+
+        ``input`` is an input spec (:mod:`startos.sdk.input`); the host validates the user's
+        values against it, so ``fn`` gets a normalized dict (None for an action without input).
+        ``allowed_statuses``: ``only-running``, ``only-stopped`` or ``any``.
+        """
+        if action_id in self.actions:
+            raise DescriptionError(f"the service already has an action {action_id!r}")
+        if input is not None:
+            _check_spec(action_id, input)
+
+        def decorate(fn: F) -> F:
+            _need_callable(fn, f"action {action_id!r}")
+            action = Action(
+                action_id,
+                name,
+                fn,  # type: ignore[arg-type]
+                description=description,
+                warning=warning,
+                group=group,
+                visibility=visibility,
+                allowed_statuses=allowed_statuses,
+                input_spec=input,
+            )
+            action.to_wire()  # validate now, so the error points at the decorator
+            self.actions[action_id] = action
+            return fn
+
+        return decorate
+
+    def action_input(self, action_id: str) -> Callable[[F], F]:
+        """Decorate ``fn(ctx: ActionContext) -> dict``: the values to prefill ``action_id``'s form with.
+
+        Tasks created with ``when_input_not_matches`` compare against these values too.
+        """
+
+        def decorate(fn: F) -> F:
+            _need_callable(fn, f"input function of {action_id!r}")
+            action = self.actions.get(action_id)
+            if action is None:
+                raise DescriptionError(f"@service.action_input({action_id!r}) must follow @service.action")
+            if action.input_spec is None:
+                raise DescriptionError(f"action {action_id!r} takes no input")
+            action.input_fn = fn  # type: ignore[assignment]
+            return fn
+
+        return decorate
 
     def init(self, *kinds: wire.InitKind) -> Callable[[F], F]:
         """Decorate a hook run at ``install``, ``update`` and/or ``restore`` (one hook per kind)."""
@@ -137,6 +210,18 @@ class Service:
         """The declared steps (as written), for the description."""
         versions = list(self.up_steps) + [v for v in self.down_steps if v not in self.up_steps]
         return [wire.MigrationStep(version=v, up=v in self.up_steps, down=v in self.down_steps) for v in versions]
+
+
+def _check_spec(action_id: str, spec: Mapping[str, Any]) -> None:
+    from startos.protocol.inputspec import decode_spec, spec_problem
+
+    try:
+        decoded = decode_spec(msgspec.to_builtins(dict(spec)))
+    except Exception as exc:  # noqa: BLE001 (any decoding failure is the author's mistake)
+        raise DescriptionError(f"action {action_id!r}: input spec: {exc}") from None
+    problem = spec_problem(decoded)
+    if problem is not None:
+        raise DescriptionError(f"action {action_id!r}: input spec: {problem}")
 
 
 def _need_callable(fn: object, what: str) -> None:

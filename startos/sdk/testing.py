@@ -32,6 +32,14 @@ from types import TracebackType
 from typing import Any
 
 from startos.protocol import runtime as wire
+from startos.protocol.service_items import (
+    ActionInput,
+    ActionOutcome,
+    ClearTask,
+    CreateTask,
+    GetActionInput,
+    RunAction,
+)
 from startos.sdk import _env, _progress
 from startos.sdk._dispatch import CallFailed, Dispatcher
 from startos.sdk._migrations import validate_steps
@@ -58,6 +66,16 @@ class FakeEffects:
         self.ip = container_ip
         self.progress: list[wire.ReportProgress] = []
         self.calls: list[object] = []
+        self.tasks: dict[str, CreateTask] = {}  # replay id -> the task, as the host would keep it
+
+    def create_task(self, task: CreateTask) -> bool:
+        self.calls.append(task)
+        self.tasks[task.replay_id] = task
+        return True
+
+    def clear_task(self, task: ClearTask) -> None:
+        self.calls.append(task)
+        self.tasks.pop(task.replay_id, None)
 
     def container_ip(self) -> str:
         self.calls.append(wire.GetContainerIp())
@@ -228,9 +246,31 @@ class ServiceTester:
         )
         return result
 
-    def run_check(self, daemon_id: str) -> wire.CheckResult:
-        """Run the readiness check of ``daemon_id`` once (HTTP and TCP checks go to 127.0.0.1)."""
-        result: wire.CheckResult = self._call(wire.RunCheck(daemon=daemon_id))
+    def run_check(self, check_id: str) -> wire.CheckResult:
+        """Run a health check once: a daemon's ready check by the daemon's id, or a HealthCheck's id."""
+        result: wire.CheckResult = self._call(wire.RunHealthCheck(check=check_id))
+        return result
+
+    @property
+    def tasks(self) -> dict[str, CreateTask]:
+        """Tasks the package created (and did not clear) in this test, by replay id."""
+        return self.effects.tasks
+
+    def action_input(self, action_id: str) -> ActionInput:
+        """The action's input spec and prefilled values, as the server's form would get them."""
+        result: ActionInput = self._call(GetActionInput(action=action_id))
+        return result
+
+    def run_action(self, action_id: str, input: dict[str, Any] | None = None) -> ActionOutcome:
+        """Run an action; ``input`` is validated against its spec first, as the server does."""
+        spec = self.action_input(action_id).spec
+        if spec is not None:
+            from startos.protocol.inputspec import decode_spec, validate_input
+
+            input = validate_input(decode_spec(spec), input or {})
+        elif input is not None:
+            raise SdkError(f"action {action_id!r} takes no input")
+        result: ActionOutcome = self._call(RunAction(action=action_id, input=input))
         return result
 
     # -- real processes ---------------------------------------------------------------------------

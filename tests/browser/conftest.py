@@ -11,11 +11,19 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import greenlet
 import pytest
+from playwright.sync_api import Page
+
+from startos.actors.tree import TreeConfig, start_tree
+from startos.supervision import Backoff
+
+from ..conftest import TreeHarness, set_up_server
+from ..rpc_client import Http
 
 CHROMIUM = os.environ.get("STARTOS_CHROMIUM", "/usr/bin/chromium")
 # Without the background-networking flags Chromium keeps calling hosts this closed network refuses.
@@ -129,3 +137,55 @@ def context(browser: Any, request: pytest.FixtureRequest, tmp_path: Path) -> Ite
 def page(context: Any) -> Any:
     """A page in the test's fresh context."""
     return context.new_page()
+
+
+# Crash loops show quickly and stay long enough to look at.
+CRASH_BACKOFF = Backoff(base=0.05, factor=2.0, cap=0.2, jitter=0.0, reset_after=60.0, crash_loop_after=3, cooldown=60.0)
+
+
+@dataclass
+class Server:
+    url: str
+    client: Http  # logged in over RPC (another session than the browser's)
+    tree: TreeHarness
+
+    def result(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        reply = self.client.call(method, params or {})
+        assert "error" not in reply, reply
+        return reply["result"]
+
+    def volume(self, package_id: str) -> Path:
+        return self.tree.tree.config.data_dir / "packages" / package_id / "volumes" / "main"
+
+    def install(self, path: Path) -> None:
+        """Install a package file from the server's disk, as `start-cli package install` would after an upload."""
+        started = self.result("package.install", {"path": str(path)})
+        self.tree.watch("/public/packageData").wait_for(
+            lambda v: (v.get(started["id"]) or {}).get("stateInfo", {}).get("state") == "installed", timeout=60
+        )
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    """A set-up server with the services manager (default sandbox) and fast-to-show crash loops."""
+    from startos.webui.server import GetAddress
+
+    config = TreeConfig(data_dir=tmp_path / "data", port=0, mdns=False, daemon_backoff=CRASH_BACKOFF)
+    harness = TreeHarness(start_tree(config))
+    try:
+        url = f"http://127.0.0.1:{harness.ask('web', GetAddress()).port}"
+        client = Http(url)
+        set_up_server(client)
+        yield Server(url, client, harness)
+        client.close()
+    finally:
+        harness.close()
+
+
+@pytest.fixture(autouse=True)
+def no_script_errors(page: Page) -> Iterator[None]:
+    """Any uncaught error in the dashboard's scripts fails the test."""
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield
+    assert errors == []

@@ -11,75 +11,20 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 from playwright.sync_api import Page, expect
 
-from startos.actors.tree import TreeConfig, start_tree
 from startos.s9pk import generate_signing_key, pack_package
 from startos.s9pk.package import find_sources
-from startos.supervision import Backoff
 
-from ..conftest import PASSWORD, SERVER_NAME, TreeHarness, set_up_server
-from ..rpc_client import Http
+from ..conftest import PASSWORD, SERVER_NAME
+from .conftest import Server
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "packages"
 SLOW = 20_000  # ms: login hashes a password; an install starts a runtime
-# Crash loops show quickly and stay long enough to look at.
-CRASH_BACKOFF = Backoff(base=0.05, factor=2.0, cap=0.2, jitter=0.0, reset_after=60.0, crash_loop_after=3, cooldown=60.0)
 SHOTS = os.environ.get("STARTOS_SHOTS")
-
-
-@dataclass
-class Server:
-    url: str
-    client: Http  # logged in over RPC (another session than the browser's)
-    tree: TreeHarness
-
-    def result(self, method: str, params: dict[str, Any] | None = None) -> Any:
-        reply = self.client.call(method, params or {})
-        assert "error" not in reply, reply
-        return reply["result"]
-
-    def volume(self, package_id: str) -> Path:
-        return self.tree.tree.config.data_dir / "packages" / package_id / "volumes" / "main"
-
-    def install(self, path: Path) -> None:
-        """Install a package file from the server's disk, as `start-cli package install` would after an upload."""
-        started = self.result("package.install", {"path": str(path)})
-        self.tree.watch("/public/packageData").wait_for(
-            lambda v: (v.get(started["id"]) or {}).get("stateInfo", {}).get("state") == "installed", timeout=60
-        )
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    """A set-up server with the services manager (default sandbox) and fast-to-show crash loops."""
-    from startos.webui.server import GetAddress
-
-    config = TreeConfig(data_dir=tmp_path / "data", port=0, mdns=False, daemon_backoff=CRASH_BACKOFF)
-    harness = TreeHarness(start_tree(config))
-    try:
-        url = f"http://127.0.0.1:{harness.ask('web', GetAddress()).port}"
-        client = Http(url)
-        set_up_server(client)
-        yield Server(url, client, harness)
-        client.close()
-    finally:
-        harness.close()
-
-
-@pytest.fixture(autouse=True)
-def no_script_errors(page: Page) -> Iterator[None]:
-    """Any uncaught error in the dashboard's scripts fails the test."""
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield
-    assert errors == []
 
 
 def pack(name: str, out: Path, *, key: Any = None, manifest: dict[str, Any] | None = None) -> Path:
@@ -131,10 +76,13 @@ def test_sideload_run_follow_and_uninstall_hello_world(server: Server, page: Pag
     shot(page, "sideload-done")
     page.get_by_test_id("open-service").click()
 
-    # The service page: stopped, so only Start (and update/uninstall) are offered.
+    # The service page: its setup task is required first, then it is stopped, so Start is offered.
     expect(page).to_have_url(re.compile(r"#/services/hello-world$"))
     expect(page.get_by_test_id("service-title")).to_have_text("Hello World")
     status = page.get_by_test_id("service-head").get_by_test_id("status")
+    expect(status).to_have_attribute("data-status", "task-required")
+    page.get_by_test_id("action").and_(page.locator('[data-id="show-credentials"]')).click()
+    page.get_by_test_id("result-done").click()
     expect(status).to_have_attribute("data-status", "stopped")
     expect(page.get_by_test_id("action-stop")).to_have_count(0)
     expect(page.get_by_test_id("log-line").first).to_be_visible()  # install lines are already in its journal

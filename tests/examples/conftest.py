@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "packages"
-NAMES = ("hello-world", "slow-sync", "crashy")
+NAMES = ("hello-world", "slow-sync", "crashy", "wallet")
 
 
 def free_port() -> int:

@@ -27,7 +27,9 @@ def t(tmp_path: Path) -> Iterator[ServiceTester]:
 
 def test_install_writes_default_config(t: ServiceTester) -> None:
     assert json.loads(t.volume("main", "crashy.json").read_text()) == {
-        "exit_after": 3.0, "exit_code": 1, "crash_every": 1
+        "exit_after": 3.0,
+        "exit_code": 1,
+        "crash_every": 1,
     }
 
 

@@ -52,6 +52,7 @@ def test_packed_code_describes_like_the_source(tmp_path: Path, name: str) -> Non
         source.run_init("install")
         from_source = source.describe()
     assert [d.id for d in from_archive.daemons] == [d.id for d in from_source.daemons]
+
     # Equal but for paths: PYTHONPATH points at each copy's python/ folder.
     def readiness(description: wire.ServiceDescription) -> list[object]:
         return [

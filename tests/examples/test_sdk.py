@@ -98,23 +98,29 @@ def test_hook_registration_rules() -> None:
 
 
 def test_manifest_volumes_must_match(tmp_path: Path) -> None:
-    with pytest.raises(DescriptionError, match=r"declares volumes \['main'\] but manifest.json lists \['data'\]"), \
-            loaded(tmp_path, 'service = Service(volumes=["main"])\n', volumes=["data"]):
+    with (
+        pytest.raises(DescriptionError, match=r"declares volumes \['main'\] but manifest.json lists \['data'\]"),
+        loaded(tmp_path, 'service = Service(volumes=["main"])\n', volumes=["data"]),
+    ):
         pass
 
 
 def test_missing_entry_module(tmp_path: Path) -> None:
     (tmp_path / "pkg" / "python").mkdir(parents=True)
-    with pytest.raises(LoadFailure, match=r"no python/startos_service\.py"), \
-            ServiceTester(tmp_path / "pkg", tmp_path / "sandbox"):
+    with (
+        pytest.raises(LoadFailure, match=r"no python/startos_service\.py"),
+        ServiceTester(tmp_path / "pkg", tmp_path / "sandbox"),
+    ):
         pass
 
 
 @pytest.mark.parametrize(
     ("code", "message"),
     [
-        ('@service.migrate_up("1.0:0")\ndef a(ctx): pass\n@service.migrate_up("1.0.0:0")\ndef b(ctx): pass\n',
-         "migrations '1.0:0' and '1.0.0:0' name the same version"),
+        (
+            '@service.migrate_up("1.0:0")\ndef a(ctx): pass\n@service.migrate_up("1.0.0:0")\ndef b(ctx): pass\n',
+            "migrations '1.0:0' and '1.0.0:0' name the same version",
+        ),
         ('@service.migrate_down("1.0.0:0")\ndef a(ctx): pass\n', "a down step needs an up step"),
         ('@service.migrate_up("one")\ndef a(ctx): pass\n', "up migration 'one'"),
     ],
@@ -130,12 +136,17 @@ def test_bad_migrations_fail_when_loaded(tmp_path: Path, code: str, message: str
 @pytest.mark.parametrize(
     ("items", "message"),
     [
-        ('[Daemon("a", argv=["x"], requires=["b"])]', "'a' requires 'b', which is neither a daemon nor a oneshot"),
+        (
+            '[Daemon("a", argv=["x"], requires=["b"])]',
+            "'a' requires 'b', which is not a daemon, oneshot or health check",
+        ),
         ('[Daemon("a", argv=["x"], requires=["a"])]', "'a' requires itself"),
-        ('[Daemon("a", argv=["x"], requires=["b"]), Oneshot("b", argv=["x"], requires=["a"])]',
-         "requires form a cycle: a -> b -> a"),
+        (
+            '[Daemon("a", argv=["x"], requires=["b"]), Oneshot("b", argv=["x"], requires=["a"])]',
+            "requires form a cycle: a -> b -> a",
+        ),
         ('[Daemon("a", argv=["x"]), Oneshot("a", argv=["x"])]', "item id 'a' is used twice"),
-        ('["not an item"]', "main returned str; return Daemon and Oneshot items"),
+        ('["not an item"]', "main returned str; return Daemon, Oneshot and HealthCheck items"),
     ],
 )
 def test_invalid_descriptions(tmp_path: Path, items: str, message: str) -> None:
@@ -259,7 +270,7 @@ def test_function_checks(tmp_path: Path, daemon: str, result: str, message: str 
 def test_check_of_a_daemon_without_one(tmp_path: Path) -> None:
     with loaded(tmp_path, CHECKS) as t:
         for daemon in ("none", "nobody"):
-            with pytest.raises(ServiceCallError, match="has no readiness check"):
+            with pytest.raises(ServiceCallError, match="there is no health check"):
                 t.run_check(daemon)
 
 
@@ -268,8 +279,10 @@ def test_tcp_check(tmp_path: Path) -> None:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         port = listener.getsockname()[1]
-        code = f"service = Service(volumes=[])\n@service.main\ndef main(ctx):\n" \
-               f"    return [Daemon('db', argv=['x'], ready=TcpCheck({port}, timeout=1))]\n"
+        code = (
+            f"service = Service(volumes=[])\n@service.main\ndef main(ctx):\n"
+            f"    return [Daemon('db', argv=['x'], ready=TcpCheck({port}, timeout=1))]\n"
+        )
         with loaded(tmp_path, code) as t:
             assert t.run_check("db").result == "success"
             listener.close()
@@ -307,8 +320,13 @@ def test_hooks_only_reach_declared_volumes(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [((-1,), "done must be a whole number"), ((True,), "done must be"), ((3, 2), "done (3) is more than total (2)"),
-     ((1, -2), "total must be"), ((1, 2, 3), "message must be a string")],
+    [
+        ((-1,), "done must be a whole number"),
+        ((True,), "done must be"),
+        ((3, 2), "done (3) is more than total (2)"),
+        ((1, -2), "total must be"),
+        ((1, 2, 3), "message must be a string"),
+    ],
 )
 def test_progress_arguments(args: tuple[object, ...], message: str) -> None:
     with pytest.raises(SdkError) as caught:
@@ -383,8 +401,12 @@ def long(ctx):
         worker = threading.Thread(target=report_progress, args=(9, None, "from a thread"))
         worker.start()
         worker.join()
-        assert [(p.done, p.message) for p in t.progress] == [(0, "step 0"), (1, "step 1"), (2, "step 2"),
-                                                            (9, "from a thread")]
+        assert [(p.done, p.message) for p in t.progress] == [
+            (0, "step 0"),
+            (1, "step 1"),
+            (2, "step 2"),
+            (9, "from a thread"),
+        ]
 
 
 def test_testers_do_not_leak_modules_into_each_other(tmp_path: Path) -> None:

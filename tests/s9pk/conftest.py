@@ -78,9 +78,7 @@ def forge(
 ) -> bytes:
     """A correctly signed archive whose root TOC is ``toc`` followed by ``body``."""
     raw = toc if isinstance(toc, bytes) else serialize_toc(list(toc))
-    digest = root_hash if root_hash is not None else (
-        sighash(list(toc)) if not isinstance(toc, bytes) else bytes(32)
-    )
+    digest = root_hash if root_hash is not None else (sighash(list(toc)) if not isinstance(toc, bytes) else bytes(32))
     max_size = maxsize if maxsize is not None else len(raw)
     signature = sign_commitment(key, digest, max_size)
     header = (

@@ -90,21 +90,37 @@ def test_layout_matches_startos_writer_byte_for_byte(tmp_path: Path) -> None:
     bar_pos = a_pos + 5
     foo_sighash = blake3.blake3(b"\x01\x07bar.txt" + h_hi + _u64(2) + b"\x00").digest()
     root_sighash = blake3.blake3(
-        b"\x02" + b"\x05a.txt" + h_hello + _u64(5) + b"\x00"
-        + b"\x03foo" + foo_sighash + _u64(foo_toc_size) + b"\x00"
+        b"\x02" + b"\x05a.txt" + h_hello + _u64(5) + b"\x00" + b"\x03foo" + foo_sighash + _u64(foo_toc_size) + b"\x00"
     ).digest()
     root_toc = (
         b"\x02"
-        + b"\x03foo" + foo_sighash + _u64(foo_toc_size) + b"\x02" + _u64(foo_pos)
+        + b"\x03foo"
+        + foo_sighash
         + _u64(foo_toc_size)
-        + b"\x05a.txt" + h_hello + _u64(5) + b"\x01" + _u64(a_pos)
+        + b"\x02"
+        + _u64(foo_pos)
+        + _u64(foo_toc_size)
+        + b"\x05a.txt"
+        + h_hello
+        + _u64(5)
+        + b"\x01"
+        + _u64(a_pos)
     )
     foo_toc = b"\x01" + b"\x07bar.txt" + h_hi + _u64(2) + b"\x01" + _u64(bar_pos)
     data = out.read_bytes()
     signature = data[35:99]
     expected = (
-        b"\x3b\x3b\x02" + TEST_KEY.public_key + signature + root_sighash + _u64(root_toc_size)
-        + _u64(155) + _u64(root_toc_size) + root_toc + foo_toc + b"hello" + b"hi"
+        b"\x3b\x3b\x02"
+        + TEST_KEY.public_key
+        + signature
+        + root_sighash
+        + _u64(root_toc_size)
+        + _u64(155)
+        + _u64(root_toc_size)
+        + root_toc
+        + foo_toc
+        + b"hello"
+        + b"hi"
     )
     assert data == expected
     assert commitment == Commitment(root_sighash, root_toc_size)
@@ -116,30 +132,58 @@ def test_layout_matches_startos_writer_byte_for_byte(tmp_path: Path) -> None:
 
 def test_root_priority_order_like_startos() -> None:
     names = [
-        ("zeta", EntryKind.FILE), ("images", EntryKind.DIRECTORY), ("LICENSE.md", EntryKind.FILE),
-        ("icon.svg", EntryKind.FILE), ("manifest.json", EntryKind.FILE),
-        ("gone", EntryKind.MISSING), ("alpha", EntryKind.MISSING), ("python", EntryKind.DIRECTORY),
-        ("dependencies", EntryKind.DIRECTORY), ("instructions.md", EntryKind.FILE),
-        ("assets.squashfs", EntryKind.FILE), ("javascript.squashfs", EntryKind.FILE),
+        ("zeta", EntryKind.FILE),
+        ("images", EntryKind.DIRECTORY),
+        ("LICENSE.md", EntryKind.FILE),
+        ("icon.svg", EntryKind.FILE),
+        ("manifest.json", EntryKind.FILE),
+        ("gone", EntryKind.MISSING),
+        ("alpha", EntryKind.MISSING),
+        ("python", EntryKind.DIRECTORY),
+        ("dependencies", EntryKind.DIRECTORY),
+        ("instructions.md", EntryKind.FILE),
+        ("assets.squashfs", EntryKind.FILE),
+        ("javascript.squashfs", EntryKind.FILE),
         ("Zulu", EntryKind.FILE),
     ]
     ordered = [n for n, _ in layout_order(names, root=True)]
     assert ordered == [
-        "dependencies", "images", "python",
-        "manifest.json", "icon.svg", "LICENSE.md", "instructions.md", "javascript.squashfs",
-        "assets.squashfs", "Zulu", "zeta",
-        "alpha", "gone",
+        "dependencies",
+        "images",
+        "python",
+        "manifest.json",
+        "icon.svg",
+        "LICENSE.md",
+        "instructions.md",
+        "javascript.squashfs",
+        "assets.squashfs",
+        "Zulu",
+        "zeta",
+        "alpha",
+        "gone",
     ]
     # Below the root StartOS has no priority: kinds, then plain name (byte) order.
     assert [n for n, _ in layout_order(names, root=False)][:6] == [
-        "dependencies", "images", "python", "LICENSE.md", "Zulu", "assets.squashfs"
+        "dependencies",
+        "images",
+        "python",
+        "LICENSE.md",
+        "Zulu",
+        "assets.squashfs",
     ]
 
 
 @pytest.mark.parametrize(
     ("name", "priority"),
-    [("icon.png", 1), ("icon", 1), ("icon.tar.gz", None), (".icon", None), ("icons.png", None),
-     ("manifest.json", 0), ("images", 7)],
+    [
+        ("icon.png", 1),
+        ("icon", 1),
+        ("icon.tar.gz", None),
+        (".icon", None),
+        ("icons.png", None),
+        ("manifest.json", 0),
+        ("images", 7),
+    ],
 )
 def test_icon_priority_uses_rust_file_stem(name: str, priority: int | None) -> None:
     assert root_priority(name) == priority
@@ -150,7 +194,8 @@ def test_body_is_breadth_first_and_contiguous(sample_archive: Path) -> None:
         order = list(reader.walk())
         regions = sorted(
             (e.position, e.toc_size if e.kind is EntryKind.DIRECTORY else e.size)
-            for _, e in order if e.kind is not EntryKind.MISSING
+            for _, e in order
+            if e.kind is not EntryKind.MISSING
         )
         assert regions[0][0] == HEADER_SIZE + reader.root_entry.toc_size
         for (pos, size), (nxt, _) in itertools.pairwise(regions):
@@ -170,8 +215,15 @@ def test_round_trip_reads_and_verifies(sample_archive: Path) -> None:
         assert report.files == len(flatten(sample_tree()))
         assert report.archive_bytes == sample_archive.stat().st_size
         assert reader.listdir() == [
-            "images", "assets", "python",
-            "manifest.json", "icon.png", "LICENSE.md", "instructions.md", "empty", "zeta.txt",
+            "images",
+            "assets",
+            "python",
+            "manifest.json",
+            "icon.png",
+            "LICENSE.md",
+            "instructions.md",
+            "empty",
+            "zeta.txt",
         ]
         assert reader.listdir("python") == ["emptydir", "svc"]
         assert reader.read_bytes("python/svc/__init__.py") == b"print('hi')\n"
@@ -181,8 +233,7 @@ def test_round_trip_reads_and_verifies(sample_archive: Path) -> None:
 def test_file_paths_like_startos_file_tree(sample_archive: Path) -> None:
     with ArchiveReader(sample_archive) as reader:
         paths = reader.file_paths()
-    assert paths[:6] == ["LICENSE.md", "assets/", "assets/a/", "assets/a/b/", "assets/a/b/c.txt",
-                         "empty"]
+    assert paths[:6] == ["LICENSE.md", "assets/", "assets/a/", "assets/a/b/", "assets/a/b/c.txt", "empty"]
     assert "python/emptydir/" in paths and "images/x86_64/main.squashfs" in paths
 
 
@@ -329,23 +380,21 @@ def test_writer_detects_a_file_changing_size(tmp_path: Path) -> None:
         os.close(fd)
 
 
-@settings(
-    max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
-)
+@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(
     tree=st.recursive(
         st.binary(max_size=300),
         lambda children: st.dictionaries(
-            st.text(st.characters(codec="utf-8", exclude_characters="/\x00"),
-                    min_size=1, max_size=12).filter(lambda s: s not in (".", "..")),
-            children, max_size=5,
+            st.text(st.characters(codec="utf-8", exclude_characters="/\x00"), min_size=1, max_size=12).filter(
+                lambda s: s not in (".", "..")
+            ),
+            children,
+            max_size=5,
         ),
         max_leaves=20,
     ).filter(lambda t: isinstance(t, dict))
 )
-def test_property_write_read_rewrite(
-    tree: dict[str, TreeNode], tmp_path_factory: pytest.TempPathFactory
-) -> None:
+def test_property_write_read_rewrite(tree: dict[str, TreeNode], tmp_path_factory: pytest.TempPathFactory) -> None:
     """Any tree round-trips: files read back equal, and a rewrite is byte-identical."""
     tmp = tmp_path_factory.mktemp("prop")
     out = tmp / "p.s9pk"
@@ -407,9 +456,7 @@ main().catch(e => { console.error(e.message); process.exit(1) })
 """
 
 
-@pytest.mark.skipif(
-    not os.environ.get("STARTOS_TS_CHECK_DIR"), reason="set STARTOS_TS_CHECK_DIR (see docstring)"
-)
+@pytest.mark.skipif(not os.environ.get("STARTOS_TS_CHECK_DIR"), reason="set STARTOS_TS_CHECK_DIR (see docstring)")
 def test_startos_typescript_reader_accepts_our_archives(sample_archive: Path) -> None:
     """StartOS's own TypeScript reader verifies and reads our archive.
 
@@ -422,7 +469,11 @@ def test_startos_typescript_reader_accepts_our_archives(sample_archive: Path) ->
     (workdir / "startos_py_check.ts").write_text(CHECK_TS)
     result = subprocess.run(
         ["npx", "tsx", "startos_py_check.ts", str(sample_archive)],
-        cwd=workdir, capture_output=True, text=True, timeout=120, check=True,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     files = json.loads(result.stdout)["files"]
     expected = {p: blake3.blake3(c).hexdigest() for p, c in flatten(sample_tree()).items()}

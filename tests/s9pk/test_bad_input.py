@@ -25,9 +25,7 @@ from .conftest import OTHER_KEY, TEST_KEY, file_entry, forge, read_everything
 TINY: dict[str, TreeNode] = {"manifest.json": b'{"id":"x"}', "d": {"f": b"hello"}, "e": b""}
 
 
-def expect(
-    kind: type[S9pkError], action: Callable[[], object], match: str | None = None
-) -> S9pkError:
+def expect(kind: type[S9pkError], action: Callable[[], object], match: str | None = None) -> S9pkError:
     """Run ``action``; it must raise ``kind`` with a one-line message matching ``match``."""
     with pytest.raises(kind, match=match) as info:
         action()
@@ -52,13 +50,13 @@ def tiny(tmp_path: Path) -> bytes:
 
 
 def test_wrong_magic(tmp_path: Path) -> None:
-    expect(S9pkError, lambda: ArchiveReader(write(tmp_path, b"PK\x03\x04" + bytes(200))),
-           "wrong magic")
+    expect(S9pkError, lambda: ArchiveReader(write(tmp_path, b"PK\x03\x04" + bytes(200))), "wrong magic")
 
 
 def test_version_one_is_named(tmp_path: Path) -> None:
-    expect(S9pkError, lambda: ArchiveReader(write(tmp_path, b"\x3b\x3b\x01" + bytes(200))),
-           "unsupported s9pk version 1")
+    expect(
+        S9pkError, lambda: ArchiveReader(write(tmp_path, b"\x3b\x3b\x01" + bytes(200))), "unsupported s9pk version 1"
+    )
 
 
 def test_empty_file(tmp_path: Path) -> None:
@@ -92,8 +90,7 @@ def test_signature_over_other_key_or_commitment(tmp_path: Path) -> None:
 
 def test_unknown_signer_key(tmp_path: Path) -> None:
     path = write(tmp_path, tiny(tmp_path))
-    expect(SignatureError, lambda: ArchiveReader(path, trusted_keys=[OTHER_KEY.public_key]),
-           "not a trusted key")
+    expect(SignatureError, lambda: ArchiveReader(path, trusted_keys=[OTHER_KEY.public_key]), "not a trusted key")
     ArchiveReader(path, trusted_keys=[OTHER_KEY.public_key, TEST_KEY.public_key]).close()
 
 
@@ -101,10 +98,12 @@ def test_commitment_mismatch(tmp_path: Path) -> None:
     path = write(tmp_path, tiny(tmp_path))
     with ArchiveReader(path) as reader:
         good = reader.commitment
-    expect(SignatureError, lambda: ArchiveReader(path, commitment=Commitment(bytes(32), 10**6)),
-           "merkle root")
-    expect(SignatureError, lambda: ArchiveReader(
-        path, commitment=Commitment(good.root_sighash, good.root_maxsize - 1)), "max size")
+    expect(SignatureError, lambda: ArchiveReader(path, commitment=Commitment(bytes(32), 10**6)), "merkle root")
+    expect(
+        SignatureError,
+        lambda: ArchiveReader(path, commitment=Commitment(good.root_sighash, good.root_maxsize - 1)),
+        "max size",
+    )
 
 
 # -- TOC encoding ---------------------------------------------------------------------------
@@ -116,8 +115,7 @@ def test_varint_longer_than_allowed(tmp_path: Path) -> None:
 
 
 def test_varint_overflow_and_non_minimal(tmp_path: Path) -> None:
-    expect(S9pkError, lambda: ArchiveReader(write(tmp_path, forge(b"\xff" * 9 + b"\x7f"))),
-           "overflows")
+    expect(S9pkError, lambda: ArchiveReader(write(tmp_path, forge(b"\xff" * 9 + b"\x7f"))), "overflows")
     expect(S9pkError, lambda: ArchiveReader(write(tmp_path, forge(b"\x80\x00"))), "minimal")
 
 
@@ -133,10 +131,8 @@ def test_forged_entry_count_fails_fast(tmp_path: Path) -> None:
 
 def test_unknown_type_trailing_bytes_and_bad_utf8(tmp_path: Path) -> None:
     entry = b"\x01\x01a" + bytes(32) + bytes(8)
-    expect(S9pkError, lambda: ArchiveReader(write(tmp_path, forge(entry + b"\x07"))),
-           "unknown entry type 7")
-    expect(S9pkError, lambda: ArchiveReader(write(tmp_path, forge(entry + b"\x00junk"))),
-           "unexpected bytes")
+    expect(S9pkError, lambda: ArchiveReader(write(tmp_path, forge(entry + b"\x07"))), "unknown entry type 7")
+    expect(S9pkError, lambda: ArchiveReader(write(tmp_path, forge(entry + b"\x00junk"))), "unexpected bytes")
     bad_name = b"\x01\x02\xff\xfe" + bytes(40) + b"\x00"
     expect(S9pkError, lambda: ArchiveReader(write(tmp_path, forge(bad_name))), "UTF-8")
 
@@ -159,8 +155,7 @@ def test_toc_larger_than_signed_size(tmp_path: Path) -> None:
     entries = [Entry("a", EntryKind.MISSING, bytes(32), 0)]
     toc = serialize_toc(entries)
     data = forge(entries, maxsize=len(toc) - 1)
-    expect(S9pkIntegrityError, lambda: ArchiveReader(write(tmp_path, data)),
-           "larger than its signed size")
+    expect(S9pkIntegrityError, lambda: ArchiveReader(write(tmp_path, data)), "larger than its signed size")
 
 
 def test_subdirectory_toc_larger_than_signed_size(tmp_path: Path) -> None:
@@ -191,15 +186,17 @@ def test_root_over_one_mib_is_fine_with_a_commitment(tmp_path: Path) -> None:
 
 def test_position_outside_the_file(tmp_path: Path) -> None:
     entries = [file_entry("f", b"hello", 10_000)]
-    expect(S9pkError, lambda: ArchiveReader(write(tmp_path, forge(entries, b"hello"))),
-           "past the end")
+    expect(S9pkError, lambda: ArchiveReader(write(tmp_path, forge(entries, b"hello"))), "past the end")
 
 
 def test_position_into_the_header(tmp_path: Path) -> None:
     entries = [file_entry("f", b"\x3b\x3b\x02", 0)]
     expect(S9pkError, lambda: ArchiveReader(write(tmp_path, forge(entries))), "header")
-    expect(S9pkError, lambda: ArchiveReader(write(tmp_path, forge(
-        [Entry("a", EntryKind.MISSING, bytes(32), 0)], root_pos=40))), "header")
+    expect(
+        S9pkError,
+        lambda: ArchiveReader(write(tmp_path, forge([Entry("a", EntryKind.MISSING, bytes(32), 0)], root_pos=40))),
+        "header",
+    )
 
 
 def test_zip_bomb_size_claim_allocates_nothing(tmp_path: Path) -> None:
@@ -257,8 +254,7 @@ def test_shared_subtree_is_refused_by_verify_and_unpack(tmp_path: Path) -> None:
     """Two names pointing at one table would let a small file expand exponentially."""
     child = [Entry("x", EntryKind.MISSING, bytes(32), 0)]
     child_toc = serialize_toc(child)
-    probe = [Entry(n, EntryKind.DIRECTORY, sighash(child), len(child_toc), 0, len(child_toc))
-             for n in ("a", "b")]
+    probe = [Entry(n, EntryKind.DIRECTORY, sighash(child), len(child_toc), 0, len(child_toc)) for n in ("a", "b")]
     at = HEADER_SIZE + len(serialize_toc(probe))
     entries = [Entry(e.name, e.kind, e.hash, e.size, at, e.toc_size) for e in probe]
     with ArchiveReader(write(tmp_path, forge(entries, child_toc))) as reader:

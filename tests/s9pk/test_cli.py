@@ -40,8 +40,7 @@ def package(tmp_path: Path, cli: click.Group, keyfile: Path) -> Path:
     source = tmp_path / "hello"
     shutil.copytree(HELLO, source)
     out = tmp_path / "hello.s9pk"
-    result = run(cli, "s9pk", "pack", str(source), "-o", str(out),
-                 "--developer-key-path", str(keyfile))
+    result = run(cli, "s9pk", "pack", str(source), "-o", str(out), "--developer-key-path", str(keyfile))
     assert result.stdout == f"packed {out}\n"
     return out
 
@@ -66,9 +65,17 @@ def all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple
 
 def test_every_command_has_help(cli: click.Group) -> None:
     names = all_commands(cli)
-    assert {("s9pk", "pack"), ("s9pk", "inspect", "cat"), ("init", "key"), ("pubkey",),
-            ("util", "b3sum"), ("s9pk", "edit", "manifest"), ("s9pk", "verify"),
-            ("s9pk", "select"), ("s9pk", "list-ingredients")} <= set(names)
+    assert {
+        ("s9pk", "pack"),
+        ("s9pk", "inspect", "cat"),
+        ("init", "key"),
+        ("pubkey",),
+        ("util", "b3sum"),
+        ("s9pk", "edit", "manifest"),
+        ("s9pk", "verify"),
+        ("s9pk", "select"),
+        ("s9pk", "list-ingredients"),
+    } <= set(names)
     for path in names:
         command: click.Command = cli
         for part in path:
@@ -103,8 +110,7 @@ def test_init_key_and_pubkey(cli: click.Group, keyfile: Path) -> None:
     assert out.startswith("-----BEGIN PUBLIC KEY-----\n")
 
 
-def test_key_path_from_environment(cli: click.Group, tmp_path: Path,
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_key_path_from_environment(cli: click.Group, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "env.pem"
     monkeypatch.setenv("START_CLI_DEVELOPER_KEY_PATH", str(path))
     run(cli, "init", "key")
@@ -119,8 +125,7 @@ def test_pubkey_without_a_key(cli: click.Group, tmp_path: Path) -> None:
 def test_list_ingredients(cli: click.Group) -> None:
     out = run(cli, "s9pk", "list-ingredients", str(HELLO)).stdout
     assert out.strip().split(" ") == [
-        str(HELLO / n) for n in ("manifest.json", "python", "icon.png", "LICENSE.md",
-                                 "instructions.md")
+        str(HELLO / n) for n in ("manifest.json", "python", "icon.png", "LICENSE.md", "instructions.md")
     ]
 
 
@@ -130,8 +135,16 @@ def test_inspect_commands(cli: click.Group, package: Path) -> None:
     compact = run(cli, "s9pk", "inspect", str(package), "manifest", "--format", "json").stdout
     assert json.loads(compact) == manifest and compact.count("\n") == 1
     tree = json.loads(run(cli, "s9pk", "inspect", str(package), "file-tree").stdout)
-    assert tree == ["LICENSE.md", "icon.png", "instructions.md", "manifest.json", "python/",
-                    "python/hello/", "python/hello/__init__.py", "python/hello/main.py"]
+    assert tree == [
+        "LICENSE.md",
+        "icon.png",
+        "instructions.md",
+        "manifest.json",
+        "python/",
+        "python/hello/",
+        "python/hello/__init__.py",
+        "python/hello/main.py",
+    ]
     cat = run(cli, "s9pk", "inspect", str(package), "cat", "python/hello/__init__.py")
     assert cat.stdout_bytes == (HELLO / "python" / "hello" / "__init__.py").read_bytes()
     commitment = json.loads(run(cli, "s9pk", "inspect", str(package), "commitment").stdout)
@@ -163,17 +176,18 @@ def test_verify_rejects_garbage(cli: click.Group, tmp_path: Path) -> None:
 
 
 def test_edit_manifest(cli: click.Group, package: Path, keyfile: Path) -> None:
-    result = run(cli, "s9pk", "edit", str(package), "manifest", '.title = "Edited"',
-                 "--developer-key-path", str(keyfile))
+    result = run(
+        cli, "s9pk", "edit", str(package), "manifest", '.title = "Edited"', "--developer-key-path", str(keyfile)
+    )
     assert json.loads(result.stdout)["title"] == "Edited"
     run(cli, "s9pk", "verify", str(package))
-    bad = run(cli, "s9pk", "edit", str(package), "manifest", ".title = nope",
-              "--developer-key-path", str(keyfile), code=1)
+    bad = run(
+        cli, "s9pk", "edit", str(package), "manifest", ".title = nope", "--developer-key-path", str(keyfile), code=1
+    )
     assert "must be JSON" in bad.stderr
 
 
-def test_select(cli: click.Group, package: Path, tmp_path: Path,
-                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_select(cli: click.Group, package: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert run(cli, "s9pk", "select", str(package)).stdout == f"{package}\n"
     monkeypatch.chdir(tmp_path)
     assert run(cli, "s9pk", "select").stdout == "hello.s9pk\n"
@@ -184,13 +198,11 @@ def test_select(cli: click.Group, package: Path, tmp_path: Path,
 
 
 def test_pack_errors_are_one_line(cli: click.Group, tmp_path: Path, keyfile: Path) -> None:
-    result = run(cli, "s9pk", "pack", str(tmp_path / "nowhere"),
-                 "--developer-key-path", str(keyfile), code=1)
+    result = run(cli, "s9pk", "pack", str(tmp_path / "nowhere"), "--developer-key-path", str(keyfile), code=1)
     assert "does not exist" in result.stderr
 
 
-def test_b3sum_known_values(cli: click.Group, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                            ) -> None:
+def test_b3sum_known_values(cli: click.Group, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     Path("abc").write_bytes(b"abc")
     out = run(cli, "util", "b3sum", "abc").stdout
@@ -198,9 +210,7 @@ def test_b3sum_known_values(cli: click.Group, tmp_path: Path, monkeypatch: pytes
     assert run(cli, "util", "b3sum", "abc", "--no-mmap").stdout == out
     assert run(cli, "util", "b3sum", "-", stdin=b"abc").stdout == out.replace("abc\n", "-\n")
     Path("a\\b").write_bytes(b"")
-    assert run(cli, "util", "b3sum", "a\\b").stdout == (
-        "\\" + blake3.blake3(b"").hexdigest() + "  a\\\\b\n"
-    )
+    assert run(cli, "util", "b3sum", "a\\b").stdout == ("\\" + blake3.blake3(b"").hexdigest() + "  a\\\\b\n")
     run(cli, "util", "b3sum", "missing", code=1)
     run(cli, "util", "b3sum", ".", code=1)
 
@@ -214,13 +224,11 @@ def test_b3sum_prints_exactly_what_the_tool_prints(
     Path(name).write_bytes(bytes(range(256)) * 5000)
     tool = subprocess.run(["b3sum", name], capture_output=True, check=True).stdout
     assert run(cli, "util", "b3sum", name).stdout_bytes == tool
-    tool_nommap = subprocess.run(["b3sum", "--no-mmap", name], capture_output=True,
-                                 check=True).stdout
+    tool_nommap = subprocess.run(["b3sum", "--no-mmap", name], capture_output=True, check=True).stdout
     assert run(cli, "util", "b3sum", "--no-mmap", name).stdout_bytes == tool_nommap
 
 
-def test_default_key_location(cli: click.Group, tmp_path: Path,
-                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_key_location(cli: click.Group, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("START_CLI_DEVELOPER_KEY_PATH", raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
     run(cli, "init", "key")

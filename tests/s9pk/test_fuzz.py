@@ -51,8 +51,7 @@ def mutation(size: int) -> st.SearchStrategy[tuple[str, int, int, bytes]]:
         st.tuples(st.just("delete"), index, st.integers(1, 64), st.just(b"")),
         st.tuples(st.just("append"), st.just(0), st.just(0), st.binary(min_size=1, max_size=9)),
         # Biased towards the header and the root TOC, where the parser is.
-        st.tuples(st.just("flip"), st.integers(0, min(size - 1, 700)), st.integers(1, 255),
-                  st.just(b"")),
+        st.tuples(st.just("flip"), st.integers(0, min(size - 1, 700)), st.integers(1, 255), st.just(b"")),
     )
 
 
@@ -112,9 +111,7 @@ def check(data: bytes, workdir: Path, expected: dict[str, bytes] | None) -> None
         assert "\n" not in str(exc)
         assert not dest.exists()
     else:
-        unpacked = {
-            str(p.relative_to(dest)): p.read_bytes() for p in dest.rglob("*") if p.is_file()
-        }
+        unpacked = {str(p.relative_to(dest)): p.read_bytes() for p in dest.rglob("*") if p.is_file()}
         assert got is None or unpacked == got
         shutil.rmtree(dest)
     assert set(os.listdir(workdir)) == before
@@ -131,20 +128,21 @@ def test_mutated_archives(data: st.DataObject, tmp_path_factory: pytest.TempPath
 
 @FUZZ
 @given(data=st.data())
-def test_mutated_and_resigned_archives(
-    data: st.DataObject, tmp_path_factory: pytest.TempPathFactory
-) -> None:
+def test_mutated_and_resigned_archives(data: st.DataObject, tmp_path_factory: pytest.TempPathFactory) -> None:
     """The signer is honest about a corrupted file: every later check must still hold."""
     root_end = HEADER_SIZE + int.from_bytes(original()[147:155], "big")
     region = st.integers(min_value=HEADER_SIZE - 16, max_value=root_end + 200)
-    ops = data.draw(st.lists(
-        st.one_of(
-            st.tuples(st.just("flip"), region, st.integers(1, 255), st.just(b"")),
-            st.tuples(st.just("insert"), region, st.just(0), st.binary(min_size=1, max_size=5)),
-            st.tuples(st.just("delete"), region, st.integers(1, 8), st.just(b"")),
-        ),
-        min_size=1, max_size=3,
-    ))
+    ops = data.draw(
+        st.lists(
+            st.one_of(
+                st.tuples(st.just("flip"), region, st.integers(1, 255), st.just(b"")),
+                st.tuples(st.just("insert"), region, st.just(0), st.binary(min_size=1, max_size=5)),
+                st.tuples(st.just("delete"), region, st.integers(1, 8), st.just(b"")),
+            ),
+            min_size=1,
+            max_size=3,
+        )
+    )
     workdir = tmp_path_factory.mktemp("fuzz")
     check(resign(apply(original(), ops)), workdir, None)
     shutil.rmtree(workdir)

@@ -40,7 +40,11 @@ def test_find_sources_and_ingredients(source: Path) -> None:
     assert sources.icon.name == "icon.png" and sources.license.name == "LICENSE.md"
     assert sources.assets is None and sources.images is None
     assert [p.name for p in sources.ingredients()] == [
-        "manifest.json", "python", "icon.png", "LICENSE.md", "instructions.md"
+        "manifest.json",
+        "python",
+        "icon.png",
+        "LICENSE.md",
+        "instructions.md",
     ]
 
 
@@ -52,9 +56,7 @@ def test_pack_layout_and_read_back(source: Path) -> None:
     with Package(out) as package:
         assert package.manifest.id == "hello"
         assert str(package.manifest.version) == "1.0.0:0"
-        assert package.archive.listdir() == [
-            "python", "manifest.json", "icon.png", "LICENSE.md", "instructions.md"
-        ]
+        assert package.archive.listdir() == ["python", "manifest.json", "icon.png", "LICENSE.md", "instructions.md"]
         assert package.archive.listdir("python/hello") == ["__init__.py", "main.py"]
         name, mime, data = package.icon()
         assert (name, mime) == ("icon.png", "image/png") and data.startswith(b"\x89PNG")
@@ -161,8 +163,7 @@ def test_edit_manifest_re_signs_and_keeps_the_rest(source: Path) -> None:
         assert package.archive.signer == OTHER_KEY.public_key != old_signer
         assert package.archive.read_bytes("python/hello/__init__.py") == old_python
         package.verify()
-    edit_manifest(out, '[{"op": "replace", "path": "/description/short", "value": "Hi"}]',
-                  TEST_KEY)
+    edit_manifest(out, '[{"op": "replace", "path": "/description/short", "value": "Hi"}]', TEST_KEY)
     with Package(out) as package:
         assert package.manifest.description.short == "Hi"
     with pytest.raises(ManifestError):
@@ -178,8 +179,14 @@ def test_manifest_expressions() -> None:
     assert apply_manifest_expression(doc, '.x["y.z"] = null')["x"] == {"y.z": None}
     assert apply_manifest_expression(doc, "/list/1 = 5")["list"] == [1, 5]
     assert doc == {"a": {"b": 1}, "list": [1, 2]}  # not mutated
-    for bad in ["title = 1", ".a.b = not-json", ".a.b", "[{\"op\": \"nope\"}]", "/list/9 = 1",
-                '[{"op": "remove", "path": "/missing"}]']:
+    for bad in [
+        "title = 1",
+        ".a.b = not-json",
+        ".a.b",
+        '[{"op": "nope"}]',
+        "/list/9 = 1",
+        '[{"op": "remove", "path": "/missing"}]',
+    ]:
         with pytest.raises(ManifestError):
             apply_manifest_expression(doc, bad)
 

@@ -113,12 +113,15 @@ def test_pem_round_trip_matches_startos_form(tmp_path: Path) -> None:
     assert signing_key_from_pem(pem) == key
     # A v1 PEM (what `cryptography` or openssl writes) loads too.
     v1 = Ed25519PrivateKey.from_private_bytes(key.seed).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
     assert signing_key_from_pem(v1) == key
-    spki = Ed25519PrivateKey.from_private_bytes(key.seed).public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    spki = (
+        Ed25519PrivateKey.from_private_bytes(key.seed)
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     assert public_key_to_pem(key.public_key).encode() == spki
     assert public_key_from_pem(spki) == key.public_key
@@ -132,9 +135,7 @@ def test_corrupt_key_files_are_refused() -> None:
 
     der = bytearray(base64.b64decode(lines[1] + lines[2]))
     der[-1] ^= 1  # public half no longer matches the seed
-    bad = b"-----BEGIN PRIVATE KEY-----\n" + base64.b64encode(bytes(der)) + (
-        b"\n-----END PRIVATE KEY-----\n"
-    )
+    bad = b"-----BEGIN PRIVATE KEY-----\n" + base64.b64encode(bytes(der)) + (b"\n-----END PRIVATE KEY-----\n")
     with pytest.raises(SignatureError, match="does not match"):
         signing_key_from_pem(bad)
     with pytest.raises(SignatureError):

@@ -40,7 +40,7 @@ def packed(tmp_path_factory: pytest.TempPathFactory, signing_key: Any) -> dict[s
     out = tmp_path_factory.mktemp("packed")
     return {
         name: pack_package(find_sources(EXAMPLES / name), signing_key, output=out / f"{name}.s9pk")
-        for name in ("hello-world", "slow-sync", "crashy")
+        for name in ("hello-world", "slow-sync", "crashy", "wallet")
     }
 
 

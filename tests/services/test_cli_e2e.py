@@ -56,6 +56,11 @@ def test_sideload_start_logs_kill_9_and_no_orphans(daemon: Daemon, packed: dict[
     assert "hello-world 1.0.0:0 installed" in installed.stderr
     listed = daemon.cli("package", "list").stdout
     assert "hello-world" in listed and "stopped" in listed
+    refused = daemon.cli("package", "start", "hello-world")
+    assert refused.returncode == 1 and "required task" in refused.stderr
+    shown = daemon.cli("package", "action", "run", "hello-world", "show-credentials")
+    assert shown.returncode == 0, shown.stderr
+    assert "Username" in shown.stdout and "admin" in shown.stdout and "Password" in shown.stdout
     assert daemon.cli("package", "start", "hello-world").returncode == 0
     wait_until(lambda: status(daemon, "hello-world")["started"], timeout=60, what="hello-world started")
     logs = daemon.cli("package", "logs", "hello-world", "-l", "100")

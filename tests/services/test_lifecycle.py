@@ -26,6 +26,7 @@ def test_install_start_stop_uninstall(services: Services, packed: dict[str, Path
     assert any(volume.iterdir()), "the install init hook wrote its defaults"
     assert services.call("package.installed-version", id="hello-world") == started.version
 
+    services.call("package.action.run", packageId="hello-world", actionId="show-credentials")  # the setup task
     services.call("package.start", id="hello-world")
     entry = wait_package(services, "hello-world", lambda p: p["statusInfo"]["started"] is not None)
     assert entry["statusInfo"]["daemons"]["web"]["state"] == "running"

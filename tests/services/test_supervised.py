@@ -101,6 +101,7 @@ def test_services_come_back_as_they_were_after_a_restart(
     install(first, packed, "hello-world", tmp_path)
     install(first, packed, "crashy", tmp_path)
     (volume(first, "crashy") / "crashy.json").write_text(json.dumps({"exit_after": 3600}))
+    first.call("package.action.run", packageId="hello-world", actionId="show-credentials")  # the setup task
     first.call("package.start", id="hello-world")
     first.watch("/public/packageData/hello-world/statusInfo").wait_for(lambda v: v["started"] is not None, 60)
     running = service_pids("hello-world")

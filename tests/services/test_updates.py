@@ -71,6 +71,7 @@ def test_update_keeps_it_running_and_runs_the_hooks(services: Services, tmp_path
     key = generate_signing_key()
     services.call("package.install", path=str(variant(tmp_path, "1.0.0:0", key)))
     wait_version(services, "1.0.0:0")
+    services.call("package.action.run", packageId="hello-world", actionId="show-credentials")  # the setup task
     services.call("package.start", id="hello-world")
     wait_version(services, "1.0.0:0", running=True)
     started = services.call("package.install", path=str(variant(tmp_path, "1.1.0:0", key)))
@@ -85,6 +86,7 @@ def test_a_failed_update_rolls_back_to_the_old_version_and_data(services: Servic
     key = generate_signing_key()
     services.call("package.install", path=str(variant(tmp_path, "1.0.0:0", key)))
     wait_version(services, "1.0.0:0")
+    services.call("package.action.run", packageId="hello-world", actionId="show-credentials")  # the setup task
     services.call("package.start", id="hello-world")
     wait_version(services, "1.0.0:0", running=True)
     before = sorted(p.name for p in main_volume(services).iterdir())

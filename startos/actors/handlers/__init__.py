@@ -1,5 +1,5 @@
 """The RPC handlers, one module per area; importing this package registers them all."""
 
-from startos.actors.handlers import auth, core, db, notifications, packages
+from startos.actors.handlers import actions, auth, core, db, notifications, packages
 
-__all__ = ["auth", "core", "db", "notifications", "packages"]
+__all__ = ["actions", "auth", "core", "db", "notifications", "packages"]

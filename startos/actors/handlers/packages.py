@@ -30,6 +30,7 @@ from startos.protocol.packages import (
     SideloadResult,
     Stats,
     UninstallPackage,
+    UninstallParams,
 )
 from startos.protocol.rpc import NoParams
 from startos.protocol.store import DbDump
@@ -71,8 +72,8 @@ def _cancel(facade: FacadeActor, params: PackageIdParams, _ctx: CallContext) -> 
 
 
 @rpc("package.uninstall")
-def _uninstall(facade: FacadeActor, params: PackageIdParams, _ctx: CallContext) -> None:
-    facade.ask("services", UninstallPackage(id=params.id, wait=False))
+def _uninstall(facade: FacadeActor, params: UninstallParams, _ctx: CallContext) -> None:
+    facade.ask("services", UninstallPackage(id=params.id, wait=False, force=params.force))
 
 
 @rpc("package.start")

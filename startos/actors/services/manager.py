@@ -21,6 +21,7 @@ from typing import Any
 import gevent
 from pykka import ActorRef
 
+from startos.actors.services import dependents, offers
 from startos.actors.services import install as steps
 from startos.actors.services.service import ServiceActor, ServiceError, daemons_name, service_name
 from startos.protocol.errors import ErrorKind
@@ -73,8 +74,10 @@ class ServicesActor(Actor):
         *,
         sandbox_preference: str = "auto",
         daemon_backoff: Backoff | None = None,
+        listen_host: str = "127.0.0.1",
     ) -> None:
         super().__init__()
+        self.listen_host = listen_host  # where the proxy serves interfaces (the web server's host)
         self.directory = directory
         self.root = data_dir / "packages"
         self.sandbox_preference = sandbox_preference
@@ -91,6 +94,7 @@ class ServicesActor(Actor):
         if "packages" not in private:  # created once here, so concurrent installs never race to create it
             self._patch([{"op": "add", "path": "/private/packages", "value": {}}])
         self._jobs["(boot)"] = gevent.spawn(self._recover)
+        self._jobs["(dependencies)"] = gevent.spawn(dependents.watch, self.directory)
 
     def on_stop(self) -> None:
         for job in list(self._jobs.values()):  # a killed job removes itself from the dict
@@ -117,6 +121,14 @@ class ServicesActor(Actor):
                     current.get("signer") if current else None, inspected, accept_new_key=message.accept_new_key
                 )
                 kind = steps.compare_versions(current.get("version") if current else None, inspected.version)
+                installed = self.directory.ask("store", DbDump(pointer="/public/packageData")).value or {}
+                cycle = dependents.cycle_with(package_id, inspected.manifest_json, installed)
+                if cycle is not None:
+                    raise ServiceError(
+                        f"{package_id} cannot be installed: its dependencies form a cycle ({' -> '.join(cycle)})",
+                        kind=ErrorKind.DEPENDENCY,
+                    )
+                problems = dependents.install_problems(inspected.manifest_json, installed)
             except BaseException as exc:  # noqa: BLE001 (handed to the asker)
                 if message.remove_source:
                     Path(message.path).unlink(missing_ok=True)
@@ -141,6 +153,7 @@ class ServicesActor(Actor):
                 signer=inspected.signer_b64,
                 update=kind != "install",
                 alert=alerts.get("install") if kind == "install" else alerts.get("update"),
+                dependency_problems=problems,
             )
             if reply is not None:
                 reply.set(started)
@@ -163,6 +176,14 @@ class ServicesActor(Actor):
         self._require_installed(message.id)
         if message.id in self._jobs and not self._jobs[message.id].dead:
             raise ServiceError(f"{message.id} is busy installing or removing", kind=ErrorKind.INVALID_REQUEST)
+        installed = self.directory.ask("store", DbDump(pointer="/public/packageData")).value or {}
+        needed_by = dependents.dependents_of(message.id, installed)
+        if needed_by and not message.force:
+            raise ServiceError(
+                f"{message.id} is required by {', '.join(needed_by)}; they stop working without it "
+                "(uninstall anyway with force)",
+                kind=ErrorKind.DEPENDENCY,
+            )
         reply = self.defer_reply()
 
         def answer() -> None:
@@ -184,6 +205,8 @@ class ServicesActor(Actor):
     def set_desired(self, message: SetDesired) -> int:
         """Record what a service should be doing and let it reconcile."""
         self._require_installed(message.id)
+        if message.desired != "stopped":
+            self._check_startable(message.id)
         revision = int(
             self.directory.ask(
                 "store",
@@ -244,6 +267,27 @@ class ServicesActor(Actor):
                 f"{message.id} is not loaded right now (restarting?); try again", kind=ErrorKind.NOT_FOUND
             )
         return ref.ask(message, timeout=30)
+
+    def _check_startable(self, package_id: str) -> None:
+        """Refuse to start a service with a required task open or a required dependency missing.
+
+        A dependency that is installed but stopped or unhealthy is no reason to refuse: the
+        service waits for it (``statusInfo.blocked`` says so) and starts once it is healthy.
+        """
+        data = self.directory.ask("store", DbDump(pointer="/public/packageData")).value or {}
+        entry = data.get(package_id) or {}
+        for task in (entry.get("tasks") or {}).values():
+            if task.get("active") and (task.get("task") or {}).get("severity") == "critical":
+                reason = task["task"].get("reason") or f"run the action {task['task'].get('actionId')}"
+                raise ServiceError(
+                    f"{package_id} cannot start: a required task is open: {reason}", kind=ErrorKind.ACTION
+                )
+        for dep_id, req in (entry.get("currentDependencies") or {}).items():
+            if req.get("optional"):
+                continue
+            why = offers.dependency_state(dep_id, {**req, "kind": "exists"}, data.get(dep_id))
+            if why is not None:
+                raise ServiceError(f"{package_id} cannot start: {why}", kind=ErrorKind.DEPENDENCY)
 
     # -- jobs ----------------------------------------------------------------------------------
 
@@ -306,6 +350,17 @@ class ServicesActor(Actor):
                     {"op": "replace", "path": f"{base}/signer", "value": inspected.signer_b64},
                 ]
             )
+            problems = dependents.install_problems(inspected.manifest_json, self._package_data())
+            if problems:
+                self.directory.tell(
+                    "notifications",
+                    Notify(
+                        level="warning",
+                        title=f"{inspected.manifest_json.get('title', package_id)} needs other services",
+                        message=f"{package_id} will not start until: " + "; ".join(problems) + ".",
+                        package_id=package_id,
+                    ),
+                )
             verb = {"install": "installed", "update": "updated", "downgrade": "downgraded"}.get(kind, "reinstalled")
             self.directory.tell(
                 "notifications",
@@ -461,7 +516,7 @@ class ServicesActor(Actor):
                 raise ServiceError(f"{package_id} is not installed", kind=ErrorKind.NOT_FOUND)
             version = str(private["version"])
         directory, package_dir, boot = self.directory, self.root / package_id, self.boot
-        preference, backoff = self.sandbox_preference, self.daemon_backoff
+        preference, backoff, listen_host = self.sandbox_preference, self.daemon_backoff, self.listen_host
         private = self._private(package_id) or {}
         volumes = tuple(private.get("volumes") or ())
         raw_limits = private.get("limits") or {}
@@ -482,6 +537,7 @@ class ServicesActor(Actor):
                 manifest_volumes=volumes,
                 daemon_backoff=backoff,
                 limits=limits,
+                listen_host=listen_host,
             )
 
         def observer() -> ActorRef[Any] | None:
@@ -556,6 +612,9 @@ class ServicesActor(Actor):
     def _require_installed(self, package_id: str) -> None:
         if self._private(package_id) is None:
             raise ServiceError(f"{package_id} is not installed", kind=ErrorKind.NOT_FOUND)
+
+    def _package_data(self) -> dict[str, Any]:
+        return self.directory.ask("store", DbDump(pointer="/public/packageData")).value or {}
 
     def _private(self, package_id: str) -> dict[str, Any] | None:
         packages = self.directory.ask("store", DbDump(pointer="/private")).value.get("packages") or {}

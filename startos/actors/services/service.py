@@ -33,6 +33,7 @@ from startos.actors.services.attach import start_attached
 from startos.actors.services.daemon import DaemonActor, DaemonLaunch, describe_status
 from startos.actors.services.install import version_dir
 from startos.actors.services.journal import Journal
+from startos.actors.services.service_offers import OffersMixin
 from startos.errors import StartOSError
 from startos.protocol import runtime as wire
 from startos.protocol.notifications import Notify
@@ -47,6 +48,7 @@ from startos.protocol.packages import (
     ServiceEvent,
     Stats,
 )
+from startos.protocol.service_items import ClearTask, CreateTask
 from startos.protocol.store import DbApply, DbDump
 from startos.protocol.supervision import (
     ChildSpec,
@@ -85,7 +87,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class ServiceActor(Actor):
+class ServiceActor(OffersMixin, Actor):
     """Reconciles one service's desired and actual state."""
 
     def __init__(
@@ -100,8 +102,12 @@ class ServiceActor(Actor):
         manifest_volumes: tuple[str, ...] = (),
         daemon_backoff: Backoff | None = None,
         limits: Limits | None = None,
+        listen_host: str = "127.0.0.1",
     ) -> None:
         super().__init__()
+        self.listen_host = listen_host
+        self._init_offers()
+        self._blocked: str | None = None
         self.directory = directory
         self.id = package_id
         self.dir = package_dir
@@ -120,7 +126,6 @@ class ServiceActor(Actor):
         self.journal: Journal | None = None
         self.pointer = f"/public/packageData/{package_id}"
         self._launches: dict[str, DaemonLaunch] = {}
-        self._check_names: dict[str, str] = {}  # daemon -> its readiness check's display name
         self._requires: dict[str, list[str]] = {}
         self._running: set[str] = set()
         self._ready: set[str] = set()
@@ -151,6 +156,17 @@ class ServiceActor(Actor):
         self.sandbox.create()
         self.journal.append("startos", f"sandbox ready ({self.sandbox.kind}) for {self.id} {self.version}")
         self._start_runtime()
+        # A new actor runs nothing yet, whatever the tree still says from before (a rebuild, a crash).
+        status = f"{self.pointer}/statusInfo"
+        self._patch(
+            [
+                {"op": "add", "path": f"{status}/started", "value": None},
+                {"op": "add", "path": f"{status}/daemons", "value": {}},
+                {"op": "add", "path": f"{status}/health", "value": {}},
+                {"op": "add", "path": f"{status}/progress", "value": {}},
+            ]
+        )
+        self._publish_offers()
         self.actor_ref.tell(Reconcile())
 
     def _start_runtime(self) -> None:
@@ -190,6 +206,11 @@ class ServiceActor(Actor):
         if isinstance(effect, wire.GetContainerIp):
             address = getattr(self.sandbox, "address", lambda: None)() or "127.0.0.1"
             return wire.ContainerIp(ip=address)
+        if isinstance(effect, CreateTask):
+            return self._create_task(effect)
+        if isinstance(effect, ClearTask):
+            self._clear_task(effect)
+            return wire.Done()
         raise ServiceError(f"{self.id} asked for an effect this server does not offer: {type(effect).__name__}")
 
     def on_stop(self) -> None:
@@ -199,6 +220,7 @@ class ServiceActor(Actor):
         self._teardown()
 
     def _teardown(self) -> None:
+        self._unexpose_interfaces()
         if self._watch_runtime is not None:
             self._watch_runtime.kill(block=False)
             self._watch_runtime = None
@@ -231,16 +253,38 @@ class ServiceActor(Actor):
             self._stop_daemons()
             self._patch([{"op": "replace", "path": f"{self.pointer}/statusInfo/desired", "value": "running"}])
             desired = "running"
-        if desired == "running" and not self._running:
+        blocker = self._dependency_blocker()  # published whatever the desired state
+        critical = self._critical_task()
+        if critical is not None and self._running:
+            # A required task: the service cannot safely run until it is done.
+            assert self.journal is not None
+            self.journal.append("startos", f"stopping {self.id}: a required task appeared: {critical}")
+            self._stop_daemons()
+            self._patch([{"op": "replace", "path": f"{self.pointer}/statusInfo/desired", "value": "stopped"}])
+            desired = "stopped"
+        if desired == "running" and critical is not None:
+            blocker = f"Task required: {critical}"
+        self._set_blocked(blocker if desired == "running" and not self._running else None)
+        if desired == "running" and not self._running and blocker is None:
             self._start_daemons()
         elif desired == "stopped" and self._running:
             self._stop_daemons()
 
+    def _set_blocked(self, reason: str | None) -> None:
+        if reason == self._blocked:
+            return
+        self._blocked = reason
+        if reason is not None and self.journal is not None:
+            self.journal.append("startos", f"not starting yet: {reason}")
+        value = None if reason is None else {"reason": reason}
+        self._patch([{"op": "add", "path": f"{self.pointer}/statusInfo/blocked", "value": value}])
+
     def _start_daemons(self) -> None:
-        launches = self._load_launches()
+        launches, checks = self._load_launches()
         self._generation += 1
         self._ready.clear()
         self._patch([{"op": "replace", "path": f"{self.pointer}/statusInfo/error", "value": None}])
+        self._start_checks(checks, daemons_name(self.id))
         for daemon_id in self._startable():
             self._start_daemon(daemon_id)
         if not launches and not self._oneshots:
@@ -269,8 +313,6 @@ class ServiceActor(Actor):
             shutdown=launch.term_timeout + 10.0,
         )
         self._running.add(daemon_id)
-        if daemon_id in self._check_names:
-            self._health(daemon_id, "starting", "not answering yet")
         self.directory.ask(daemons_name(self.id), StartChild(spec=spec), timeout=60)
         self._record_pids()
 
@@ -315,6 +357,7 @@ class ServiceActor(Actor):
 
     def _stop_daemons(self) -> None:
         supervisor = daemons_name(self.id)
+        self._stop_checks(supervisor)
         for oneshot in self._oneshots:
             self._running.discard(oneshot)
         for daemon_id in reversed(list(self._launches)):
@@ -336,13 +379,26 @@ class ServiceActor(Actor):
 
     @handles(DaemonReady)
     def daemon_ready(self, message: DaemonReady) -> None:
-        """A daemon passed its readiness check: start what waited for it."""
+        """A daemon's process is up: it is ready now, or once its ready check passes."""
         if message.generation != self._generation or message.daemon not in self._running:
             return
-        self._ready.add(message.daemon)
-        if message.daemon in self._check_names:
-            self._health(message.daemon, "success", None)
+        self._spawned.add(message.daemon)
         self._record_pids()
+        watching = {c.id for c in self._checks.values() if c.daemon == message.daemon}
+        if watching:
+            self._regate(restart_grace=watching)  # their grace periods start with the daemon
+        if message.daemon not in self._checks:  # no ready check of its own: ready now
+            self._item_became_ready(message.daemon)
+
+    def _item_became_ready(self, item: str) -> None:
+        """A daemon (its check passed), oneshot (exit 0) or health check is ready: start what waited."""
+        if item in self._launches and item not in self._spawned:
+            return  # a check result from before the daemon's restart
+        if item in self._ready:
+            return
+        if item in self._launches and self.journal is not None:
+            self.journal.append("startos", f"daemon {item} is ready")
+        self._ready.add(item)
         for daemon_id in self._startable():
             self._start_daemon(daemon_id)
         if self._ready >= set(self._launches) | set(self._oneshots) and self._started_at is None:
@@ -373,6 +429,9 @@ class ServiceActor(Actor):
         ]
         if event.new == "starting":
             self._ready.discard(event.child)
+            self._spawned.discard(event.child)
+            if any(c.daemon == event.child for c in self._checks.values()):
+                self._regate()
         if event.new == "crash-looping":
             message = (
                 f"The daemon {event.child} of {self.id} keeps failing ({reason}). "
@@ -400,8 +459,7 @@ class ServiceActor(Actor):
             if generation != self._generation or oneshot_id not in self._running:
                 return
             if failure is None:
-                self._ready.add(oneshot_id)
-                self.daemon_ready(DaemonReady(daemon=oneshot_id, generation=generation))
+                self._item_became_ready(oneshot_id)
             else:
                 message = f"oneshot {oneshot_id} of {self.id} failed: {failure}"
                 if self.journal is not None:
@@ -484,8 +542,11 @@ class ServiceActor(Actor):
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _load_launches(self) -> dict[str, DaemonLaunch]:
-        """Ask the package what to run (its main function) and turn it into launches."""
+    def _daemons_supervisor(self) -> str:
+        return daemons_name(self.id)
+
+    def _load_launches(self) -> tuple[dict[str, DaemonLaunch], tuple[wire.HealthCheckDecl, ...]]:
+        """Ask the package what to run (its main function) and turn it into launches and checks."""
         assert self.runtime is not None
         description = self.runtime.describe(main=True, timeout=60)
         check_description(description, self.manifest_volumes or description.volumes, self.id)
@@ -499,33 +560,14 @@ class ServiceActor(Actor):
                 cwd=daemon.cwd,
                 user=daemon.user,
                 term_timeout=daemon.stop_timeout,
-                ready=self._probe(daemon),
                 stop_signal=daemon.stop_signal,
             )
             requires[daemon.id] = list(daemon.requires)
-            if daemon.ready is not None:
-                self._check_names[daemon.id] = daemon.ready.display or daemon.id
         self._oneshots = {o.id: o for o in description.oneshots}
         for oneshot in description.oneshots:
             requires[oneshot.id] = list(oneshot.requires)
         self._launches, self._requires = launches, requires
-        return launches
-
-    def _probe(self, daemon: wire.DaemonSpec) -> Any:
-        """Readiness runs in the runtime: inside the sandbox, 127.0.0.1 is the service's own."""
-        if daemon.ready is None:
-            return None
-        runtime, daemon_id, timeout = self.runtime, daemon.id, daemon.ready.timeout
-
-        def check() -> bool:
-            assert runtime is not None
-            return runtime.run_check(daemon_id, timeout=timeout + 5).result == "success"
-
-        return check
-
-    def _health(self, daemon_id: str, result: str, message: str | None) -> None:
-        entry = {"name": self._check_names[daemon_id], "result": result, "message": message}
-        self._patch([{"op": "add", "path": f"{self.pointer}/statusInfo/health/{daemon_id}", "value": entry}])
+        return launches, description.checks
 
     def _patch(self, ops: list[dict[str, Any]]) -> None:
         self.directory.ask("store", DbApply(patch=ops))

@@ -7,25 +7,120 @@ import json
 from hello_world import settings
 
 from startos.sdk import (
+    ActionContext,
+    ActionResult,
     Backup,
     Daemon,
     HttpCheck,
     InitContext,
+    Interface,
     MainContext,
     MigrationContext,
     Oneshot,
     Service,
     UninitContext,
+    Value,
     python_module,
 )
+from startos.sdk.input import Pattern, Text, Toggle
 
-service = Service(volumes=["main"], backup=Backup(volumes=["main"], exclude=["*.tmp"]))
+service = Service(
+    volumes=["main"],
+    backup=Backup(volumes=["main"], exclude=["*.tmp"]),
+    interfaces=[
+        Interface(
+            "main",
+            "Web interface",
+            port=settings.DEFAULTS["port"],
+            type="ui",
+            description="The greeting page, with its visitor counter.",
+        )
+    ],
+)
+
+SETUP_TASK = "hello-world-setup"
 
 
 @service.init("install", "update", "restore")
 def create_defaults(ctx: InitContext) -> None:
-    """Write the default settings and an empty visit counter where they are missing."""
+    """Write the default settings, an empty visit counter and the admin password where missing.
+
+    A fresh install asks the user to look at the generated password first (a required task).
+    """
+    created = settings.ensure_credentials(ctx.volume_path("main"))
     settings.ensure_defaults(ctx.volume_path("main"))
+    if created:
+        ctx.create_task(
+            "show-credentials",
+            replay_id=SETUP_TASK,
+            severity="critical",
+            reason="Note the generated admin password before you start Hello World.",
+        )
+
+
+@service.action(
+    "show-credentials",
+    "Show credentials",
+    description="The admin user name and its generated password.",
+    group="Setup",
+)
+def show_credentials(ctx: ActionContext, _input: None) -> ActionResult:
+    """The generated credentials; the password is masked until revealed."""
+    credentials = settings.load_credentials(ctx.volume_path("main"))
+    return ActionResult(
+        message="Keep the password somewhere safe: it is not shown anywhere else.",
+        values=[
+            Value("Username", credentials["username"]),
+            Value("Password", credentials["password"], masked=True, description="Generated at install"),
+        ],
+    )
+
+
+@service.action(
+    "reset-visits",
+    "Reset visits",
+    description="Set the visitor counter back to zero.",
+    warning="The visit count is lost for good.",
+    group="Settings",
+    allowed_statuses="only-stopped",
+)
+def reset_visits(ctx: ActionContext, _input: None) -> str:
+    """Only while stopped: the server writes the counter while it runs."""
+    settings.write_atomically(ctx.volume_path("main", settings.VISITS), json.dumps({"visits": 0}))
+    return "The visitor counter is back to zero."
+
+
+GREETING_INPUT = {
+    "greeting": Text(
+        "Greeting",
+        required=True,
+        max_length=200,
+        patterns=[Pattern(r"^[^<>]*$", "No angle brackets")],
+        description="What the page says before the visitor count.",
+    ),
+    "excited": Toggle("Excited", description="End the greeting with an exclamation mark."),
+}
+
+
+@service.action(
+    "set-greeting",
+    "Set greeting",
+    description="Change what the page says (takes effect at the next start).",
+    group="Settings",
+    input=GREETING_INPUT,
+)
+def set_greeting(ctx: ActionContext, values: dict[str, object]) -> str:
+    """Store the new greeting in the settings."""
+    greeting = str(values["greeting"]).rstrip("!") + ("!" if values["excited"] else "")
+    settings.update(ctx.volume_path("main"), greeting=greeting)
+    return f"The greeting is now: {greeting}"
+
+
+@service.action_input("set-greeting")
+def current_greeting(ctx: ActionContext) -> dict[str, object]:
+    """Prefill the form with the greeting in use."""
+    greeting = str(settings.load(ctx.volume_path("main"))["greeting"])
+    return {"greeting": greeting.rstrip("!"), "excited": greeting.endswith("!")}
 
 
 @service.uninit("update")

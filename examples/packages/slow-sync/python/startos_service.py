@@ -5,6 +5,7 @@ from __future__ import annotations
 from slow_sync import state
 
 from startos.sdk import (
+    ActionContext,
     Backup,
     CheckContext,
     CheckResult,
@@ -15,6 +16,7 @@ from startos.sdk import (
     Service,
     python_module,
 )
+from startos.sdk.input import Toggle
 
 # The synced blocks can be fetched again, so backups leave them out.
 service = Service(volumes=["main"], backup=Backup(volumes=["main"], exclude=["blocks/**"]))
@@ -44,3 +46,20 @@ def main(ctx: MainContext) -> list[Daemon]:
             ready=FunctionCheck(sync_status, display="Sync", grace_period=0),
         )
     ]
+
+
+@service.action(
+    "wallet-access",
+    "Wallet access",
+    description="Let wallets on this server read the synced blocks.",
+    input={"walletAccess": Toggle("Allow wallets", description="Wallets may read blocks from Slow Sync.")},
+)
+def set_wallet_access(ctx: ActionContext, values: dict[str, object]) -> str:
+    """Store whether wallets may read blocks."""
+    state.update_config(ctx.volume_path("main"), walletAccess=bool(values["walletAccess"]))
+    return "Wallets may now read blocks." if values["walletAccess"] else "Wallets may no longer read blocks."
+
+
+@service.action_input("wallet-access")
+def current_wallet_access(ctx: ActionContext) -> dict[str, object]:
+    return {"walletAccess": bool(state.load_config(ctx.volume_path("main")).get("walletAccess", False))}

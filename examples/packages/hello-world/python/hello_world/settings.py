@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
 CONFIG = "config.json"
 VISITS = "visits.json"
+CREDENTIALS = "credentials.json"
 DEFAULTS: dict[str, Any] = {"port": 8080, "greeting": "Hello from startos-py!"}
 
 
@@ -42,3 +44,29 @@ def load(volume: Path) -> dict[str, Any]:
     if not isinstance(settings["greeting"], str):
         raise ValueError("config.json: greeting must be text")
     return settings
+
+
+def update(volume: Path, **changes: Any) -> None:
+    """Change some settings, keeping the others."""
+    current = load(volume)
+    write_atomically(volume / CONFIG, json.dumps({**current, **changes}, indent=2) + "\n")
+
+
+def ensure_credentials(volume: Path) -> bool:
+    """Generate the admin password once (0600); True when it was created now."""
+    path = volume / CREDENTIALS
+    if path.exists():
+        return False
+    data = {"username": "admin", "password": secrets.token_urlsafe(18)}
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(json.dumps(data))
+    os.replace(tmp, path)
+    return True
+
+
+def load_credentials(volume: Path) -> dict[str, str]:
+    """The admin credentials written at install."""
+    data = json.loads((volume / CREDENTIALS).read_text())
+    return {"username": str(data["username"]), "password": str(data["password"])}

@@ -39,3 +39,14 @@ def save_progress(volume: Path, done: int) -> None:
     tmp = volume / (PROGRESS + ".tmp")
     tmp.write_text(json.dumps({"done": done}))
     os.replace(tmp, volume / PROGRESS)
+
+
+def update_config(volume: Path, **changes: Any) -> None:
+    """Change some settings (written atomically), keeping the others."""
+    try:
+        current = json.loads((volume / CONFIG).read_text())
+    except FileNotFoundError:
+        current = dict(DEFAULTS)
+    tmp = volume / (CONFIG + ".tmp")
+    tmp.write_text(json.dumps({**current, **changes}, indent=2) + "\n")
+    os.replace(tmp, volume / CONFIG)

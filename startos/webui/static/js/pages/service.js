@@ -1,14 +1,19 @@
 // One service (#/services/<id>): live status with the actions that fit it, its daemons, long-running
-// progress, health checks, resource use (package.stats, polled), live logs, update and uninstall.
+// progress, health checks and dependencies, actions, tasks, interfaces, resource use (package.stats, polled),
+// live logs, update and uninstall.
 import { html, useEffect, useState } from "../html.js";
 import { t } from "../i18n.js";
 import { Code, call } from "../rpc.js";
 import { Alert, Button, Card, CopyButton, EmptyState, Icon, errorText } from "../ui.js";
 import {
-  ActionButton, ConfirmDialog, Meter, ServiceIcon, StatusPill, Steps, formatBytes, formatNumber, formatPercent, installSteps, localized,
+  ActionButton, ConfirmDialog, Meter, ServiceIcon, Steps, formatBytes, formatNumber, formatPercent, installSteps, localized,
   manifestOf, statusOf, titleOf, useNow, wantsToRun,
 } from "./service-common.js";
 import { LogViewer } from "./service-logs.js";
+import { ActionsCard } from "./service-actions.js";
+import { BlockedAlert, Dependencies, HealthList } from "./service-health.js";
+import { Interfaces } from "./service-interfaces.js";
+import { ShownStatusPill, TasksList } from "./tasks.js";
 
 const STATS_EVERY_MS = 3000;
 
@@ -36,7 +41,7 @@ function Header({ id, pkg, status, busy, onAction, onUninstall }) {
       <div class="service-head-title">
         <h2 data-testid="service-title">${titleOf(id, pkg)}</h2>
         <span class="version" data-testid="service-version">${manifest.version || ""}${status.kind === "updating" && newVersion ? ` → ${newVersion}` : ""}</span>
-        <${StatusPill} status=${status} size="lg" />
+        <${ShownStatusPill} pkg=${pkg} size="lg" />
       </div>
       ${localized(manifest.description && manifest.description.short)
         ? html`<p class="muted service-head-text">${localized(manifest.description.short)}</p>` : null}
@@ -130,33 +135,6 @@ function LongProgress({ progress }) {
         </div>`;
       })}
     </div>
-  </${Card}>`;
-}
-
-function healthLabel(result) {
-  switch (result) {
-    case "success": return t("health.success");
-    case "failure": return t("health.failure");
-    case "starting": return t("health.starting");
-    case "waiting": return t("health.waiting");
-    case "loading": return t("health.loading");
-    case "disabled": return t("health.disabled");
-    default: return result;
-  }
-}
-
-const HEALTH_TONES = { success: "success", failure: "danger", starting: "warning", waiting: "warning", loading: "accent" };
-
-function Health({ health }) {
-  const checks = Object.entries(health || {});
-  if (!checks.length) return null;
-  return html`<${Card} title=${t("health.title")} icon="shield" testid="health">
-    <ul class="checks">
-      ${checks.map(([checkId, check]) => html`<li key=${checkId}>
-        <span class=${`status status-sm status-${HEALTH_TONES[check.result] || "neutral"}`}><span class="status-dot"></span>${healthLabel(check.result)}</span>
-        <div><strong>${check.name || checkId}</strong>${check.message ? html`<p class="muted small">${check.message}</p>` : null}</div>
-      </li>`)}
-    </ul>
   </${Card}>`;
 }
 
@@ -268,12 +246,17 @@ export function ServicePage({ id, state }) {
     if ((action === "start" && alerts.start) || (action === "stop" && alerts.stop)) setConfirm(action);
     else run(action);
   };
+  // Installed services that require this one: the dialog names them, and confirming forces it.
+  const dependents = Object.entries((state && state.packageData) || {})
+    .filter(([other, entry]) => other !== id && entry && entry.currentDependencies
+      && entry.currentDependencies[id] && !entry.currentDependencies[id].optional)
+    .map(([other, entry]) => titleOf(other, entry));
   const uninstall = async () => {
     setConfirm(null);
     setRemoving(true);
     setError(null);
     try {
-      await call("package.uninstall", { id });
+      await call("package.uninstall", { id, force: dependents.length > 0 });
       location.hash = "#/services";
     } catch (err) {
       setRemoving(false);
@@ -286,6 +269,8 @@ export function ServicePage({ id, state }) {
     <${Header} id=${id} pkg=${pkg} status=${status} busy=${removing ? "uninstall" : busy} onAction=${onAction}
       onUninstall=${() => setConfirm("uninstall")} />
     ${error ? html`<${Alert} kind="error" testid="service-error">${error}</${Alert}>` : null}
+    <${BlockedAlert} pkg=${pkg} state=${state} />
+    <${TasksList} state=${state} packageId=${id} />
     ${statusInfo.error && !status.transitional ? html`<${Alert} kind="error" title=${status.kind === "crash-looping" ? t("status.crashLooping") : t("status.error")}
       testid="status-error">${statusInfo.error.message}</${Alert}>` : null}
     ${stateName === "installing" || stateName === "updating" ? html`<${Card} title=${stateName === "updating" ? t("service.updatingTitle") : t("service.installingTitle")} icon="package" testid="install-progress">
@@ -296,15 +281,18 @@ export function ServicePage({ id, state }) {
       <div class="stack">
         <${Daemons} id=${id} daemons=${statusInfo.daemons} />
         ${status.kind !== "stopped" ? html`<${LongProgress} progress=${statusInfo.progress} />` : null}
-        <${Health} health=${statusInfo.health} />
+        <${HealthList} health=${statusInfo.health} />
+        <${Dependencies} pkg=${pkg} state=${state} />
       </div>
-      ${stateName === "installed" ? html`<${Stats} id=${id} />` : null}
+      ${stateName === "installed" ? html`<div class="stack"><${ActionsCard} id=${id} pkg=${pkg} state=${state} /><${Stats} id=${id} /></div>` : null}
     </div>
+    <${Interfaces} id=${id} pkg=${pkg} />
     ${stateName === "installed" || stateName === "updating" ? html`<${LogViewer} id=${id} />` : null}
     <${About} pkg=${pkg} />
     ${confirm === "uninstall" ? html`<${ConfirmDialog} title=${t("uninstall.title", { title: titleOf(id, pkg) })} danger
         confirmLabel=${t("service.uninstall")} onConfirm=${uninstall} onCancel=${() => setConfirm(null)} testid="uninstall-dialog">
       ${alerts.uninstall ? html`<${Alert} kind="warning" title=${t("uninstall.alertTitle")} testid="uninstall-alert">${alerts.uninstall}</${Alert}>` : null}
+      ${dependents.length ? html`<${Alert} kind="warning" title=${t("uninstall.dependentsTitle")} testid="uninstall-dependents">${t("uninstall.dependentsText", { names: dependents.join(", ") })}</${Alert}>` : null}
       <p>${t("uninstall.text", { title: titleOf(id, pkg) })}</p>
     </${ConfirmDialog}>` : null}
     ${confirm === "start" || confirm === "stop" ? html`<${ConfirmDialog}

@@ -3,9 +3,10 @@ import { html, useEffect } from "../html.js";
 import { t } from "../i18n.js";
 import { EmptyState, Icon } from "../ui.js";
 import {
-  Meter, ServiceIcon, StatusPill, localized, manifestOf, servicePath, statusOf, titleOf, useSubPath,
+  Meter, ServiceIcon, localized, manifestOf, servicePath, statusOf, titleOf, useSubPath,
 } from "./service-common.js";
 import { ServicePage } from "./service.js";
+import { ShownStatusPill, TasksList } from "./tasks.js";
 
 function ServiceRow({ id, pkg }) {
   const manifest = manifestOf(pkg);
@@ -23,7 +24,7 @@ function ServiceRow({ id, pkg }) {
         ${status.transitional && status.kind !== "removing"
           ? html`<${Meter} fraction=${status.fraction} label=${t("services.installProgress")} />` : null}
       </div>
-      <${StatusPill} status=${status} />
+      <${ShownStatusPill} pkg=${pkg} />
       <${Icon} name="arrowRight" size=${18} class="service-row-go" />
     </a>
   </li>`;
@@ -43,6 +44,7 @@ function ServicesList({ state }) {
   }
   const running = packages.filter(([, pkg]) => statusOf(pkg).kind === "running").length;
   return html`<div class="stack">
+    <${TasksList} state=${state} />
     <div class="toolbar">
       <p class="muted" data-testid="services-summary">${t("services.summary", { count: packages.length, running })}</p>
       <div class="toolbar-actions">

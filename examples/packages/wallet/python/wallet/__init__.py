@@ -1,0 +1,1 @@
+"""Wallet: an example service that depends on Slow Sync."""

@@ -1,0 +1,218 @@
+"""Plain functions behind a service's actions, tasks, dependencies and interfaces.
+
+The ServiceActor owns the order of things; these functions only compute: the state-tree entries
+(shapes of REFERENCE.md §5), whether a dependency is satisfied and why not, which addresses an
+interface answers on. Keeping them here keeps them testable without actors.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from startos.protocol import service_items as items
+
+__all__ = [
+    "action_entry",
+    "binding_addresses",
+    "current_dependencies",
+    "dependency_cycle",
+    "dependency_state",
+    "interface_entry",
+    "listen_addresses",
+    "status_refusal",
+    "task_entry",
+]
+
+SEVERITY_WORDS = {"critical": "Required", "important": "Important", "optional": "Recommended"}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# -- actions and tasks --------------------------------------------------------------------------
+
+
+def action_entry(decl: items.ActionDecl) -> dict[str, Any]:
+    """``packageData[id].actions[actionId]``."""
+    visibility: Any = decl.visibility
+    if isinstance(visibility, items.Disabled):
+        visibility = {"disabled": visibility.disabled}
+    return {
+        "name": decl.name,
+        "description": decl.description,
+        "warning": decl.warning,
+        "visibility": visibility,
+        "allowedStatuses": decl.allowed_statuses,
+        "hasInput": decl.input_spec is not None,
+        "group": decl.group,
+    }
+
+
+def status_refusal(action_id: str, entry: Mapping[str, Any], running: bool) -> str | None:
+    """Why the action may not run now (visibility or status), or None."""
+    visibility = entry.get("visibility")
+    if isinstance(visibility, dict) and "disabled" in visibility:
+        return f"the action {entry.get('name', action_id)!r} is disabled: {visibility['disabled']}"
+    allowed = entry.get("allowedStatuses", "any")
+    if allowed == "only-running" and not running:
+        return f"the action {entry.get('name', action_id)!r} can only run while the service is running"
+    if allowed == "only-stopped" and running:
+        return f"the action {entry.get('name', action_id)!r} can only run while the service is stopped"
+    return None
+
+
+def task_entry(task: items.CreateTask, requester: str, active: bool) -> dict[str, Any]:
+    """``packageData[requester].tasks[replayId]``: the task, whether it is active, and when it came."""
+    when = None if task.when is None else {"condition": task.when.condition, "once": task.when.once}
+    return {
+        "task": {
+            "packageId": task.package_id or requester,
+            "actionId": task.action_id,
+            "severity": task.severity,
+            "reason": task.reason,
+            "input": None if task.input is None else {"kind": "partial", "value": task.input},
+            "when": when,
+        },
+        "active": active,
+        "createdAt": _now(),
+    }
+
+
+# -- dependencies -------------------------------------------------------------------------------
+
+
+def current_dependencies(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """``currentDependencies`` from the manifest's ``dependencies`` (with our extensions)."""
+    found: dict[str, Any] = {}
+    for dep_id, info in (manifest.get("dependencies") or {}).items():
+        metadata = info.get("metadata") or {}
+        title = metadata.get("title") if isinstance(metadata.get("title"), str) else dep_id
+        description = info.get("description")
+        found[dep_id] = {
+            "kind": info.get("kind", "running"),
+            "versionRange": info.get("versionRange", "*"),
+            "healthChecks": list(info.get("healthChecks") or []),
+            "optional": bool(info.get("optional", False)),
+            "title": title,
+            "description": description if isinstance(description, str) else None,
+        }
+    return found
+
+
+def dependency_state(dep_id: str, requirement: Mapping[str, Any], entry: Mapping[str, Any] | None) -> str | None:
+    """Why dependency ``dep_id`` does not meet ``requirement`` now (one line), or None when it does."""
+    from startos.s9pk.exver import ExtendedVersion, VersionRange
+
+    title = requirement.get("title") or dep_id
+    state = ((entry or {}).get("stateInfo") or {}).get("state")
+    if entry is None or state not in ("installed", "updating"):
+        return f"{title} is not installed" if entry is None or state != "installing" else f"{title} is installing"
+    version = ((entry.get("stateInfo") or {}).get("manifest") or {}).get("version")
+    wanted = str(requirement.get("versionRange") or "*")
+    try:
+        fits = version is not None and VersionRange.parse(wanted).satisfied_by(ExtendedVersion.parse(str(version)))
+    except ValueError:
+        fits = False
+    if not fits:
+        return f"{title} {version} is installed, but a version in {wanted} is needed"
+    if requirement.get("kind", "running") == "exists":
+        return None
+    status = entry.get("statusInfo") or {}
+    if status.get("error"):
+        return f"{title} has an error: {(status['error'] or {}).get('message', 'see its logs')}"
+    if not status.get("started"):
+        return f"{title} is not running" if status.get("desired") != "running" else f"{title} is starting"
+    health = status.get("health") or {}
+    wanted_checks = list(requirement.get("healthChecks") or []) or list(health)
+    for check_id in wanted_checks:
+        check = health.get(check_id)
+        if check is None:
+            return f"{title}: health check {check_id} has not reported yet"
+        if check.get("result") != "success":
+            name = check.get("name") or check_id
+            message = check.get("message")
+            return f"{title}: {name} is {check.get('result')}" + (f" ({message})" if message else "")
+    return None
+
+
+def dependency_cycle(graph: Mapping[str, Iterable[str]]) -> list[str] | None:
+    """A cycle in ``package -> required packages`` as a path (``a -> b -> a``), or None."""
+    from startos.protocol.runtime import find_cycle
+
+    return find_cycle({node: tuple(sorted(edges)) for node, edges in sorted(graph.items())})
+
+
+# -- interfaces ---------------------------------------------------------------------------------
+
+
+def interface_entry(decl: items.InterfaceDecl) -> dict[str, Any]:
+    """``packageData[id].serviceInterfaces[ifaceId]``; each interface has its own host (its id)."""
+    ssl_scheme = None
+    if decl.ssl:
+        ssl_scheme = "https" if decl.scheme in ("http", None) else f"{decl.scheme}s"
+    return {
+        "id": decl.id,
+        "name": decl.name,
+        "description": decl.description,
+        "type": decl.type,
+        "masked": decl.masked,
+        "addressInfo": {
+            "hostId": decl.id,
+            "internalPort": decl.port,
+            "scheme": None if decl.ssl else decl.scheme,
+            "sslScheme": ssl_scheme,
+            "path": decl.path,
+        },
+    }
+
+
+def listen_addresses(listen_host: str, machine: Iterable[Any]) -> list[str]:
+    """The IP addresses the proxy answers on: every LAN address for a wildcard bind, else the one."""
+    if listen_host in ("0.0.0.0", "::", ""):
+        found = []
+        for ip in machine:
+            address = ipaddress.ip_address(str(ip))
+            if address.is_loopback or address.is_link_local:
+                continue
+            if listen_host == "0.0.0.0" and address.version == 6:
+                continue
+            found.append(str(address))
+        return found
+    return [listen_host]
+
+
+def binding_addresses(
+    decl: items.InterfaceDecl, port: int, ips: Iterable[str], hostname: str | None, disabled: Iterable[str]
+) -> list[dict[str, Any]]:
+    """Every address of one binding, with its URL (``addresses.available``)."""
+    off = set(disabled)
+    scheme = ("https" if decl.scheme in ("http", None) else f"{decl.scheme}s") if decl.ssl else decl.scheme
+    rows: list[tuple[str, str]] = []
+    if hostname:
+        rows.append(("mdns", f"{hostname}.local"))
+    for ip in ips:
+        rows.append(("ipv6" if ":" in ip else "ipv4", ip))
+    found = []
+    for kind, host in rows:
+        shown = f"[{host}]" if kind == "ipv6" else host
+        url = (
+            f"{scheme}://{shown}:{port}{decl.path if scheme in ('http', 'https') else ''}"
+            if scheme
+            else f"{shown}:{port}"
+        )
+        found.append(
+            {
+                "kind": kind,
+                "hostname": host,
+                "port": port,
+                "ssl": decl.ssl,
+                "public": False,
+                "enabled": host not in off,
+                "url": url,
+            }
+        )
+    return found
