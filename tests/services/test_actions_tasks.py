@@ -49,9 +49,19 @@ def test_hello_world_setup_task_action_health_and_interface(
     assert task["active"] is True
     assert task["task"]["severity"] == "critical" and task["task"]["actionId"] == "show-credentials"
 
-    # A required task: the service cannot start, and says why.
+    # A required task: the service cannot start, and says why; it was announced with a link.
     with pytest.raises(RpcError, match="required task"):
         services.call("package.start", id=HW)
+    note = next(n for n in services.call("notification.list") if n.title == "hello-world: required task")
+    assert note.data["replayId"] == "hello-world-setup" and note.data["link"] == "#/services/hello-world"
+    with pytest.raises(RpcError, match="is required: run its action, or dismiss it with force"):
+        services.call("package.action.clear-task", packageId=HW, replayId="hello-world-setup")
+    with pytest.raises(RpcError, match="has no task 'nope'"):
+        services.call("package.action.clear-task", packageId=HW, replayId="nope")
+    with pytest.raises(RpcError, match="hello-world has no action 'nope'"):
+        services.call("package.action.run", packageId=HW, actionId="nope")
+    with pytest.raises(RpcError, match="takes no input"):
+        services.call("package.action.run", packageId=HW, actionId="show-credentials", input={"x": 1})
 
     # The server validates input against the spec, whatever the client did.
     with pytest.raises(RpcError, match="Greeting: No angle brackets") as refused:

@@ -156,3 +156,65 @@ def test_two_interfaces_on_one_port_fail_the_install_clearly(services: Services,
     wait_until(failure_note, timeout=60, what="the install's failure notification")
     assert "interfaces 'a' and 'b' both use port 80" in failure_note().message
     assert services.package("ports") is None
+
+
+RUNTIME_TASKS = """
+import sys
+
+from startos.sdk import ActionContext, Daemon, FunctionCheck, HealthCheck, MainContext, Service
+
+service = Service(volumes=["main"])
+
+
+@service.action("break", "Break it", allowed_statuses="only-running")
+def break_it(ctx: ActionContext, _input: None) -> str:
+    ctx.create_task("fix", replay_id="must-fix", severity="critical", reason="Something needs fixing")
+    return "broken"
+
+
+@service.action("fix", "Fix it")
+def fix_it(ctx: ActionContext, _input: None) -> str:
+    return "fixed"
+
+
+@service.main
+def main(ctx: MainContext) -> list:
+    return [
+        Daemon("base", argv=[sys.executable, "-c", "import signal; signal.pause()"]),
+        HealthCheck("ok", FunctionCheck(lambda ctx: True, grace_period=0, interval=0.2), name="OK"),
+    ]
+"""
+
+
+def test_a_critical_task_at_run_time_stops_the_service(services: Services, tmp_path: Path) -> None:
+    services.call("package.install", path=str(package(tmp_path, "fragile", RUNTIME_TASKS)))
+    wait_entry(services, "fragile", lambda p: p["stateInfo"]["state"] == "installed")
+    services.call("package.start", id="fragile")
+    wait_entry(services, "fragile", lambda p: p["statusInfo"]["started"] is not None)
+
+    # The check's own actor crashing is restarted; the service does not notice.
+    from startos.actors.services.health import check_child_id
+    from startos.protocol.supervision import LookupChild
+    from startos.supervision import kill
+
+    before = services.ask("daemons:fragile", LookupChild(id=check_child_id("ok")))
+    kill(before)
+    wait_until(
+        lambda: (services.ask("daemons:fragile", LookupChild(id=check_child_id("ok"))) or before) is not before,
+        timeout=30,
+        what="the check's actor restarted",
+    )
+    assert services.package("fragile")["statusInfo"]["started"] is not None
+
+    assert services.call("package.action.run", packageId="fragile", actionId="break").message == "broken"
+    entry = wait_entry(services, "fragile", lambda p: p["statusInfo"]["desired"] == "stopped")
+    entry = wait_entry(services, "fragile", lambda p: p["statusInfo"]["started"] is None)
+    assert entry["tasks"]["must-fix"]["task"]["severity"] == "critical"
+    logs = services.call("package.logs", id="fragile", limit=100).entries
+    assert any("a required task appeared: Something needs fixing" in e.message for e in logs)
+
+    # Dismissing a required task takes force; then it may start again.
+    services.call("package.action.clear-task", packageId="fragile", replayId="must-fix", force=True)
+    wait_entry(services, "fragile", lambda p: p["tasks"] == {})
+    services.call("package.start", id="fragile")
+    wait_entry(services, "fragile", lambda p: p["statusInfo"]["started"] is not None)

@@ -61,7 +61,15 @@ def test_sideload_start_logs_kill_9_and_no_orphans(daemon: Daemon, packed: dict[
     shown = daemon.cli("package", "action", "run", "hello-world", "show-credentials")
     assert shown.returncode == 0, shown.stderr
     assert "Username" in shown.stdout and "admin" in shown.stdout and "Password" in shown.stdout
+    form = daemon.cli("package", "action", "get-input", "set-greeting", "-p", "hello-world")
+    assert form.returncode == 0 and "greeting" in form.stdout and "Hello from startos-py" in form.stdout
+    refused = daemon.cli("package", "action", "run", "hello-world", "set-greeting", '{"greeting": "<hi>"}')
+    assert refused.returncode == 1 and "error: Greeting: No angle brackets" in refused.stderr
+    garbled = daemon.cli("package", "action", "run", "hello-world", "set-greeting", "{not json")
+    assert garbled.returncode == 2 and "not JSON" in garbled.stderr
     assert daemon.cli("package", "start", "hello-world").returncode == 0
+    addresses = daemon.cli("package", "host", "address", "list", "hello-world")
+    assert addresses.returncode == 0 and "https://127.0.0.1:" in addresses.stdout, addresses.stderr
     wait_until(lambda: status(daemon, "hello-world")["started"], timeout=60, what="hello-world started")
     logs = daemon.cli("package", "logs", "hello-world", "-l", "100")
     assert "daemon web started" in logs.stdout
