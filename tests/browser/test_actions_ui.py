@@ -219,6 +219,21 @@ def test_health_checks_blocked_reason_and_dependencies_render(server: Server, pa
     )
     expect(db.get_by_test_id("dependency-state")).to_have_text("Satisfied")
     expect(page.get_by_test_id("blocked")).to_have_count(0)
+
+    # Running, then the dependency fails: "Degraded", and the dependency says why.
+    patch(
+        server,
+        {"op": "replace", "path": "/public/packageData/fake-app/statusInfo/started", "value": "2026-01-01T00:00:00Z"},
+        {"op": "replace", "path": "/public/packageData/fake-app/statusInfo/health", "value": {}},
+        {
+            "op": "replace",
+            "path": "/public/packageData/fake-app/statusInfo/dependencies/fake-db",
+            "value": {"satisfied": False, "message": "Fake DB: Main is failure (down)"},
+        },
+    )
+    expect(head.get_by_test_id("status")).to_have_attribute("data-status", "degraded")
+    expect(head.get_by_test_id("status")).to_have_text("Degraded")
+    expect(db.get_by_test_id("dependency-state")).to_have_text("Fake DB: Main is failure (down)")
     db.get_by_test_id("dependency-link").click()
     expect(page).to_have_url(re.compile(r"#/services/fake-db$"))
     expect(page.get_by_test_id("service-title")).to_have_text("Fake DB")

@@ -130,6 +130,7 @@ def test_wallet_waits_for_slow_sync_and_its_dependency_task(
     services.call("package.start", id="wallet")
     entry = wait_package(services, "wallet", lambda p: (p["statusInfo"].get("blocked") or {}).get("reason"))
     assert entry["statusInfo"]["blocked"]["reason"] == "Slow Sync is not running"
+    assert {p.id: p.status for p in services.call("package.list")}["wallet"] == "waiting"
     assert entry["statusInfo"]["dependencies"]["slow-sync"] == {
         "satisfied": False,
         "message": "Slow Sync is not running",
@@ -159,6 +160,7 @@ def test_wallet_waits_for_slow_sync_and_its_dependency_task(
     entry = wait_package(services, "wallet", lambda p: not p["statusInfo"]["dependencies"]["slow-sync"]["satisfied"])
     assert entry["statusInfo"]["started"] is not None
     assert "Slow Sync" in entry["statusInfo"]["dependencies"]["slow-sync"]["message"]
+    assert {p.id: p.status for p in services.call("package.list")}["wallet"] == "degraded"
 
     # Uninstalling what others need is refused with the list, unless forced.
     with pytest.raises(RpcError, match="slow-sync is required by wallet"):

@@ -244,7 +244,16 @@ class ServicesActor(Actor):
             running = status.get("started") is not None
             shown = "error" if status.get("error") else ("running" if running else status.get("desired", "stopped"))
             if status.get("desired") == "running" and not running and not status.get("error"):
-                shown = "starting"
+                shown = "waiting" if status.get("blocked") else "starting"
+            required = {d for d, r in (entry.get("currentDependencies") or {}).items() if not r.get("optional")}
+            unmet = [d for d, s in (status.get("dependencies") or {}).items() if d in required and not s["satisfied"]]
+            if shown == "running" and unmet:
+                shown = "degraded"
+            if not running and any(
+                t.get("active") and (t.get("task") or {}).get("severity") == "critical"
+                for t in (entry.get("tasks") or {}).values()
+            ):
+                shown = "task required"
             manifest = entry["stateInfo"].get("manifest") or {}
             out.append(
                 PackageSummary(

@@ -50,15 +50,25 @@ export function shownStatus(pkg) {
   if (hasCriticalTask(pkg) && status.kind !== "running") return { kind: "task-required" };
   const blocked = pkg && pkg.statusInfo && pkg.statusInfo.blocked;
   if (blocked && status.kind !== "running" && status.kind !== "stopping") return { kind: "waiting" };
+  if (status.kind === "running" && unmetDependencies(pkg).length) return { kind: "degraded" };
   return status;
 }
+
+/** Required dependencies that are not satisfied now (a running service shows itself degraded). */
+export function unmetDependencies(pkg) {
+  const wanted = (pkg && pkg.currentDependencies) || {};
+  const live = (pkg && pkg.statusInfo && pkg.statusInfo.dependencies) || {};
+  return Object.keys(wanted).filter((dep) => !wanted[dep].optional && live[dep] && !live[dep].satisfied);
+}
+
+const STATUS_WORDS = { "task-required": "status.taskRequired", waiting: "status.waiting", degraded: "status.degraded" };
 
 /** The status pill with the two states above; other states are service-common's StatusPill. */
 export function ShownStatusPill({ pkg, size }) {
   const status = shownStatus(pkg);
-  if (status.kind !== "task-required" && status.kind !== "waiting") return html`<${StatusPill} status=${status} size=${size} />`;
+  if (!STATUS_WORDS[status.kind]) return html`<${StatusPill} status=${status} size=${size} />`;
   return html`<span class=${`status status-warning${size === "lg" ? " status-lg" : ""}`} data-testid="status" data-status=${status.kind}>
-    <span class="status-dot" aria-hidden="true"></span>${status.kind === "waiting" ? t("status.waiting") : t("status.taskRequired")}
+    <span class="status-dot" aria-hidden="true"></span>${t(STATUS_WORDS[status.kind])}
   </span>`;
 }
 
