@@ -42,13 +42,18 @@ def get_input(ctx: Context, action_id: str, package_id: str) -> None:
 
 
 @action.command("run")
-@click.argument("package_id", metavar="PACKAGE_ID")
-@click.argument("action_id", metavar="ACTION_ID")
-@click.argument("input_json", metavar="[INPUT]", required=False)
+@click.argument("words", metavar="PACKAGE_ID ACTION_ID [INPUT]", nargs=-1, required=True)
+@click.option("-p", "--package-id", "package_option", help="Package identifier (then give ACTION_ID [INPUT]).")
 @click.option("--reveal", is_flag=True, help="Print masked values (passwords) in clear.")
 @pass_ctx
-def run(ctx: Context, package_id: str, action_id: str, input_json: str | None, reveal: bool) -> None:
+def run(ctx: Context, words: tuple[str, ...], package_option: str | None, reveal: bool) -> None:
     """Run ACTION_ID of PACKAGE_ID; INPUT is a JSON object (see get-input), validated by the server."""
+    if package_option is not None:
+        words = (package_option, *words)
+    if not 2 <= len(words) <= 3:
+        raise click.UsageError("give PACKAGE_ID ACTION_ID [INPUT] (or -p PACKAGE_ID ACTION_ID [INPUT])")
+    package_id, action_id = words[0], words[1]
+    input_json = words[2] if len(words) == 3 else None
     params: dict[str, Any] = {"packageId": package_id, "actionId": action_id}
     if input_json is not None:
         try:

@@ -89,8 +89,20 @@ class SetAddressEnabledParams(Params, frozen=True):
     package: PackageId
     host: ItemId
     internal_port: Annotated[int, Meta(ge=1, le=65535)]
-    address: Annotated[str, Meta(min_length=1, max_length=255)]
+    # A hostname or IP ("192.168.1.5", "my-server.local"), or an address row as listed (its
+    # ``hostname`` is used), as StartOS clients send the row itself.
+    address: Annotated[str, Meta(min_length=1, max_length=255)] | dict[str, Any]
     enabled: bool
+
+    def hostname(self) -> str:
+        if isinstance(self.address, str):
+            return self.address
+        found = self.address.get("hostname")
+        if isinstance(found, dict):  # StartOS's HostnameInfo: {"kind": "ip", "hostname": {"value": ...}}
+            found = found.get("value") or found.get("host")
+        if not isinstance(found, str) or not found:
+            raise ValueError("address: give a hostname or IP, or an address row with its hostname")
+        return found
 
 
 class QrParams(Params, frozen=True):

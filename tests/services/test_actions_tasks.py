@@ -207,12 +207,19 @@ def test_a_disabled_address_stops_answering(services: Services, packed: dict[str
             address="10.9.8.7",
             enabled=False,
         )
-    services.call(
+    row = next(
+        r
+        for r in services.call("db.dump", pointer=f"/public/packageData/{HW}/hosts/main/bindings/8080").value[
+            "addresses"
+        ]["available"]
+        if r["hostname"] == "127.0.0.1"
+    )
+    services.call(  # the row itself, as a client that lists addresses sends it back
         "package.host.binding.set-address-enabled",
         package=HW,
         host="main",
         internalPort=8080,
-        address="127.0.0.1",
+        address=row,
         enabled=True,
     )
     assert fetch()

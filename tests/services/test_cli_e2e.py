@@ -55,7 +55,7 @@ def test_sideload_start_logs_kill_9_and_no_orphans(daemon: Daemon, packed: dict[
         assert phase in installed.stderr, installed.stderr  # each phase shown with a bar
     assert "hello-world 1.0.0:0 installed" in installed.stderr
     listed = daemon.cli("package", "list").stdout
-    assert "hello-world" in listed and "stopped" in listed
+    assert "hello-world" in listed and "task required" in listed
     refused = daemon.cli("package", "start", "hello-world")
     assert refused.returncode == 1 and "required task" in refused.stderr
     shown = daemon.cli("package", "action", "run", "hello-world", "show-credentials")
@@ -63,7 +63,7 @@ def test_sideload_start_logs_kill_9_and_no_orphans(daemon: Daemon, packed: dict[
     assert "Username" in shown.stdout and "admin" in shown.stdout and "Password" in shown.stdout
     form = daemon.cli("package", "action", "get-input", "set-greeting", "-p", "hello-world")
     assert form.returncode == 0 and "greeting" in form.stdout and "Hello from startos-py" in form.stdout
-    refused = daemon.cli("package", "action", "run", "hello-world", "set-greeting", '{"greeting": "<hi>"}')
+    refused = daemon.cli("package", "action", "run", "-p", "hello-world", "set-greeting", '{"greeting": "<hi>"}')
     assert refused.returncode == 1 and "error: Greeting: No angle brackets" in refused.stderr
     garbled = daemon.cli("package", "action", "run", "hello-world", "set-greeting", "{not json")
     assert garbled.returncode == 2 and "not JSON" in garbled.stderr

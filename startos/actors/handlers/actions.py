@@ -147,6 +147,10 @@ def _binding_list(facade: FacadeActor, params: HostParams, _ctx: CallContext) ->
 def _set_address_enabled(facade: FacadeActor, params: SetAddressEnabledParams, _ctx: CallContext) -> int:
     from startos.protocol.proxy import SetDisabled
 
+    try:
+        address = params.hostname()
+    except ValueError as exc:
+        raise RpcError(ErrorKind.INVALID_PARAMS, str(exc)) from None
     _, hosts = _hosts(facade, HostParams(package=params.package, host=params.host))
     binding = (hosts[params.host].get("bindings") or {}).get(str(params.internal_port))
     if binding is None:
@@ -155,12 +159,12 @@ def _set_address_enabled(facade: FacadeActor, params: SetAddressEnabledParams, _
         )
     addresses = binding.get("addresses") or {}
     available = list(addresses.get("available") or [])
-    if not any(a.get("hostname") == params.address for a in available):
+    if not any(a.get("hostname") == address for a in available):
         known = ", ".join(a.get("hostname", "?") for a in available) or "none"
-        raise RpcError(ErrorKind.NOT_FOUND, f"{params.address} is not an address of this binding (known: {known})")
-    disabled = [a for a in addresses.get("disabled") or [] if a != params.address]
+        raise RpcError(ErrorKind.NOT_FOUND, f"{address} is not an address of this binding (known: {known})")
+    disabled = [a for a in addresses.get("disabled") or [] if a != address]
     if not params.enabled:
-        disabled.append(params.address)
+        disabled.append(address)
     updated = [{**a, "enabled": a.get("hostname") not in disabled} for a in available]
     base = f"/public/packageData/{params.package}/hosts/{params.host}/bindings/{params.internal_port}/addresses"
     key = f"{params.package}/{params.host}/{params.internal_port}"
