@@ -200,6 +200,15 @@ def children_cpu(children: list[psutil.Process]) -> dict[int, float]:
     return seconds
 
 
+def main_thread_sched() -> tuple[float, float]:
+    """(seconds on a CPU, seconds waiting in the run queue) of this process's main thread, the hub's."""
+    try:
+        ran, waited, _ = Path(f"/proc/self/task/{os.getpid()}/schedstat").read_text().split()
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    return int(ran) / 1e9, int(waited) / 1e9
+
+
 def window(seconds: float) -> dict[str, float]:
     """CPU % of this process and of its children (by kind) over ``seconds`` of sleeping; RSS at the end.
 
@@ -211,9 +220,11 @@ def window(seconds: float) -> dict[str, float]:
     kinds = {child.pid: kind_of(child) for child in children}
     children_before = children_cpu(children)
     me_before = cpu_seconds(me)
+    sched_before = main_thread_sched()
     started = time.monotonic()
     gevent.sleep(seconds)
     elapsed = time.monotonic() - started
+    sched_after = main_thread_sched()
     me_after = cpu_seconds(me)
     children_after = children_cpu(children)
     figures = {"cpu": 100.0 * (me_after - me_before) / elapsed, "rss": me.memory_info().rss / 1e6}
@@ -226,6 +237,9 @@ def window(seconds: float) -> dict[str, float]:
         figures[f"{kind} cpu"] = 100.0 * spent / elapsed
         figures[f"{kind} count"] = sum(1 for pid in children_after if kinds[pid] == kind)
     figures["elapsed"] = elapsed
+    # How long the hub's thread was runnable but not running: other load on the machine shows here.
+    figures["hub ran"] = sched_after[0] - sched_before[0]
+    figures["hub waited"] = sched_after[1] - sched_before[1]
     return figures
 
 
@@ -391,6 +405,10 @@ def run(quick: bool) -> list[Table]:
         f"{lag['runs']:,.0f} runs in the window, {lag.get('over', 0):,.0f} of them more than "
         f"{LAG_P99_TARGET_MS:g} ms late ({floor.get('over', 0):,.0f} of the floor's {floor['runs']:,.0f}); "
         f"{checked['unhealthy']} checks not at success at the end of the window.",
+        f"startd's main thread (the gevent hub) ran {checked['hub ran']:.1f} s and waited "
+        f"{checked['hub waited']:.1f} s for a CPU in the window (`/proc/<pid>/task/<pid>/schedstat`; "
+        f"{plain['hub ran']:.1f} / {plain['hub waited']:.1f} s without checks): lag beyond the floor's comes "
+        "from that wait when the machine is busy.",
     ]
     return [table]
 

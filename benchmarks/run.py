@@ -35,7 +35,7 @@ BENCHMARKS: dict[str, str] = {
     "s9pk": "bench_s9pk.py",  # another helper's; hashes 1 GiB, so only on request
     # ~8 minutes (supervisord's 200 restarts alone take ~3.5), ~1.5 with --quick: only on request
     "services": "bench_services.py",
-    # 200 services x 3 health checks at 1 s, against the same without checks: ~4 minutes, on request
+    # 200 services x 3 health checks at 1 s, against the same without checks: ~3 minutes, on request
     "health": "bench_health.py",
 }
 DEFAULT = ("actors", "store", "rpc", "proxy")

@@ -5,6 +5,7 @@ from gevent import monkey
 monkey.patch_all()  # first, before anything imports socket, threading or ssl
 
 import fcntl  # noqa: E402
+import gc  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
 import signal  # noqa: E402
@@ -125,6 +126,9 @@ def main(
     except Exception as exc:  # noqa: BLE001 (any boot failure: one line, exit 1)
         logger.error("startd could not start: %s", exc)
         sys.exit(1)
+    # The tree lives as long as startd: keep its objects out of the cyclic collector's full
+    # passes, which otherwise walk them all (75 ms measured with 200 services; see bench_health).
+    gc.freeze()
     crashed: dict[str, Any] = {}
 
     def on_root_exit(_ref: Any, reason: Any) -> None:
