@@ -240,3 +240,15 @@ def test_a_disabled_address_stops_answering(services: Services, packed: dict[str
     assert fetch() == b"ok\n"
     qr = services.call("util.qr", text=f"https://127.0.0.1:{port}/")
     assert qr.svg.startswith("<svg") and "</svg>" in qr.svg
+
+
+def test_uninstall_closes_the_interfaces_port(services: Services, packed: dict[str, Path], tmp_path: Path) -> None:
+    from startos.protocol.proxy import ListExposed
+
+    install(services, packed, tmp_path, HW)
+    entry = wait_package(services, HW, lambda p: p["hosts"])
+    port = entry["hosts"]["main"]["bindings"]["8080"]["net"]["assignedPort"]
+    assert [(e.key, e.port) for e in services.ask("proxy", ListExposed())] == [("hello-world/main/8080", port)]
+    services.call("package.uninstall", id=HW)
+    wait_package(services, HW, lambda p: p is None)
+    assert services.ask("proxy", ListExposed()) == []

@@ -61,14 +61,15 @@ export function unmetDependencies(pkg) {
   return Object.keys(wanted).filter((dep) => !wanted[dep].optional && live[dep] && !live[dep].satisfied);
 }
 
-const STATUS_WORDS = { "task-required": "status.taskRequired", waiting: "status.waiting", degraded: "status.degraded" };
+// Literal t() calls, so the catalog check sees every key.
+const STATUS_WORDS = { "task-required": () => t("status.taskRequired"), waiting: () => t("status.waiting"), degraded: () => t("status.degraded") };
 
 /** The status pill with the two states above; other states are service-common's StatusPill. */
 export function ShownStatusPill({ pkg, size }) {
   const status = shownStatus(pkg);
   if (!STATUS_WORDS[status.kind]) return html`<${StatusPill} status=${status} size=${size} />`;
   return html`<span class=${`status status-warning${size === "lg" ? " status-lg" : ""}`} data-testid="status" data-status=${status.kind}>
-    <span class="status-dot" aria-hidden="true"></span>${t(STATUS_WORDS[status.kind])}
+    <span class="status-dot" aria-hidden="true"></span>${STATUS_WORDS[status.kind]()}
   </span>`;
 }
 
