@@ -193,8 +193,8 @@ class DependencyChanged(Message, frozen=True):
     package_id: str
 
 
-class GetHosts(Message, frozen=True):
-    """The service's bindings with their assigned ports and addresses (for package.host.*)."""
+class RefreshHosts(Message, frozen=True):
+    """Told to each ServiceActor when the server's hostname changed: list its addresses again."""
 
 
 class SetAddressEnabled(Message, frozen=True):

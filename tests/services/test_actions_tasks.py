@@ -252,3 +252,22 @@ def test_uninstall_closes_the_interfaces_port(services: Services, packed: dict[s
     services.call("package.uninstall", id=HW)
     wait_package(services, HW, lambda p: p is None)
     assert services.ask("proxy", ListExposed()) == []
+
+
+def test_a_new_hostname_changes_the_local_addresses(
+    services: Services, packed: dict[str, Path], tmp_path: Path
+) -> None:
+    install(services, packed, tmp_path, HW)
+    entry = wait_package(services, HW, lambda p: p["hosts"])
+    port = entry["hosts"]["main"]["bindings"]["8080"]["net"]["assignedPort"]
+    services.call("server.set-hostname", name="Renamed Box")
+    entry = wait_package(
+        services,
+        HW,
+        lambda p: any(
+            a["hostname"] == "renamed-box.local"
+            for a in p["hosts"]["main"]["bindings"]["8080"]["addresses"]["available"]
+        ),
+    )
+    urls = [a["url"] for a in entry["hosts"]["main"]["bindings"]["8080"]["addresses"]["available"]]
+    assert f"https://renamed-box.local:{port}/" in urls

@@ -169,6 +169,13 @@ def _set_hostname(facade: FacadeActor, params: SetHostnameParams, _ctx: CallCont
     )
     _if_present(facade, "certs", lambda: _certs().IssueServerCert(hostname=f"{label}.local"))
     _if_present(facade, "mdns", lambda: _mdns().Advertise(hostname=label), tell=True)
+    from startos.protocol.actions import RefreshHosts
+
+    for service in (n for n in facade.directory.names() if n.startswith("service:")):
+        try:
+            facade.directory.tell(service, RefreshHosts())  # their <hostname>.local addresses change
+        except Exception:  # noqa: BLE001 (restarting: it lists its addresses anew when it starts)
+            pass
     return revision
 
 

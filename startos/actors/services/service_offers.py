@@ -22,6 +22,7 @@ from startos.protocol.actions import (
     CheckReport,
     DependencyChanged,
     GetActionInput,
+    RefreshHosts,
     RefreshTasks,
     RunActionRequest,
 )
@@ -170,6 +171,14 @@ class OffersMixin:
                 "privateDomains": [],
             }
         return hosts
+
+    @handles(RefreshHosts)
+    def refresh_hosts(self, _message: RefreshHosts) -> None:
+        """The hostname changed: the ``.local`` addresses and URLs change with it (ports stay)."""
+        entry = self.directory.ask("store", DbDump(pointer=self.pointer)).value or {}
+        self._exposed = []
+        hosts = self._expose_interfaces(entry.get("hosts") or {})
+        self._patch([{"op": "add", "path": f"{self.pointer}/hosts", "value": hosts}])
 
     def _unexpose_interfaces(self) -> None:
         from startos.protocol.proxy import Unexpose
