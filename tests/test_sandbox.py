@@ -130,10 +130,10 @@ def assert_nothing_left(sandbox: Sandbox) -> None:
             left.append(proc.pid)
     assert not left, f"processes of {package_id} left: {left}"
     if isinstance(sandbox, NamespaceSandbox):
-        netns, host_if, _ = _netns.names(package_id)
-        assert not _netns.exists(package_id), f"network namespace {netns} or interface {host_if} left"
-        assert _cgroups.existing(package_id) is None, f"cgroup of {package_id} left"
-        assert not (sandbox.state_dir / package_id).exists()
+        netns, host_if, _ = _netns.names(sandbox.name)
+        assert not _netns.exists(sandbox.name), f"network namespace {netns} or interface {host_if} left"
+        assert _cgroups.existing(sandbox.name) is None, f"cgroup of {package_id} left"
+        assert not (sandbox.state_dir / sandbox.name).exists()
 
 
 MakeSandbox = Callable[..., Sandbox]
@@ -429,6 +429,40 @@ def test_hostname_and_init(make_sandbox: MakeSandbox) -> None:
     assert resolved.split() == [sandbox.address(), "STREAM", package_id]
     assert init_cmdline.startswith(f"startos[{package_id}] init ")
     assert int(own_pid) > 1
+
+
+@needs_namespaces
+def test_one_package_id_on_two_servers(tmp_path: Path) -> None:
+    """Two startd on one host (two data dirs) each run the same package: neither touches the other's."""
+    sandboxes = []
+    package_id = f"twin-{uuid.uuid4().hex[:6]}"
+    try:
+        for server in ("one", "two"):
+            base = tmp_path / server / package_id
+            spec = SandboxSpec(
+                package_id=package_id,
+                code_dir=base / "code",
+                volumes_dir=base / "volumes",
+                volume_ids=("main",),
+                run_dir=base / "run",
+                tmp_dir=base / "tmp",
+                limits=NO_LIMITS,
+            )
+            sandbox = NamespaceSandbox(spec)
+            sandbox.create()  # destroys leftovers under its own name only
+            sandboxes.append(sandbox)
+        one, two = sandboxes
+        assert one.name != two.name and one.address() != two.address()
+        assert one.running() and two.running()
+        assert run(two, ["hostname"]) == (0, f"{package_id}\n")
+        one.destroy()
+        assert not _netns.exists(one.name) and two.running()
+        assert run(two, ["true"])[0] == 0
+    finally:
+        for sandbox in sandboxes:
+            sandbox.destroy()
+    for sandbox in sandboxes:
+        assert not _netns.exists(sandbox.name) and not (sandbox.state_dir / sandbox.name).exists()
 
 
 @needs_namespaces

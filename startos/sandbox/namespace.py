@@ -34,6 +34,7 @@ characters). Inside the sandbox ``ps`` shows the same, with PID 1 the init.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import posixpath
@@ -147,6 +148,14 @@ def _probe() -> tuple[bool, str]:
     return True, "namespaces, mounts and iproute2 are usable"
 
 
+def sandbox_name(spec: SandboxSpec) -> str:
+    """``<package id>-<8 hex>``: unique per package *and* server (its run directory), so two startd
+    on one host (or two test runs) never take each other's namespace, veth pair, cgroup or root,
+    while a restarted startd finds its own leftovers under the same name."""
+    where = str(Path(spec.run_dir).resolve()).encode()
+    return f"{spec.package_id}-{hashlib.sha256(where).hexdigest()[:8]}"
+
+
 class NamespaceSandbox(Sandbox):
     """One service's namespaces, cgroup and veth pair (see the module docstring)."""
 
@@ -164,6 +173,7 @@ class NamespaceSandbox(Sandbox):
         hidden_paths: tuple[str, ...] = (),
     ) -> None:
         super().__init__(spec)
+        self.name = sandbox_name(spec)
         self.state_dir = Path(state_dir)
         self.subnet = subnet
         self.cgroup_parent = cgroup_parent
@@ -211,9 +221,9 @@ class NamespaceSandbox(Sandbox):
             for volume in spec.volume_ids:
                 Path(spec.volumes_dir, volume).mkdir(parents=True, exist_ok=True)
             os.chmod(spec.tmp_dir, 0o1777)  # like any /tmp: a daemon running as another user writes there too
-            self._cgroup = _cgroups.create(spec.package_id, spec.limits, parent=self.cgroup_parent)
+            self._cgroup = _cgroups.create(self.name, spec.limits, parent=self.cgroup_parent)
             self._network = _netns.create(
-                spec.package_id, connect=spec.network, subnet=self.subnet, lock_path=self.state_dir / ".network.lock"
+                self.name, connect=spec.network, subnet=self.subnet, lock_path=self.state_dir / ".network.lock"
             )
             self._start_init()
         except BaseException as exc:
@@ -223,10 +233,10 @@ class NamespaceSandbox(Sandbox):
             raise
 
     def _root_dir(self) -> Path:
-        return self.state_dir / self.spec.package_id / "root"
+        return self.state_dir / self.name / "root"
 
     def _etc_dir(self) -> Path:
-        return self.state_dir / self.spec.package_id / "etc"
+        return self.state_dir / self.name / "etc"
 
     def _write_etc(self) -> None:
         """/etc/hosts and /etc/hostname of the sandbox: its name resolves to its own address."""
@@ -327,7 +337,6 @@ class NamespaceSandbox(Sandbox):
 
     def destroy(self) -> None:
         """Stop every process inside (SIGTERM, then SIGKILL after ``stop_grace``) and remove it all."""
-        package_id = self.spec.package_id
         if self.running():
             pids = self.members()
             kill_pids(pids, signal.SIGTERM)
@@ -345,14 +354,14 @@ class NamespaceSandbox(Sandbox):
                 process.popen.kill()
                 process.wait(timeout=2.0)
         self._kill_leftovers()
-        cgroup = self._cgroup or _cgroups.existing(package_id, self.cgroup_parent)
+        cgroup = self._cgroup or _cgroups.existing(self.name, self.cgroup_parent)
         if cgroup is not None:
             kill_pids(cgroup.pids(), signal.SIGKILL)
             cgroup.remove()
-        if self._network is not None or _netns.exists(package_id):
-            _netns.remove(package_id)
+        if self._network is not None or _netns.exists(self.name):
+            _netns.remove(self.name)
         # Only our files and empty mount points: the mounts live in the sandbox's own namespace.
-        shutil.rmtree(self.state_dir / package_id, ignore_errors=True)
+        shutil.rmtree(self.state_dir / self.name, ignore_errors=True)
         self._init = None
         self._init_pid = None
         self._ns_inodes = {}
@@ -363,7 +372,7 @@ class NamespaceSandbox(Sandbox):
 
     def _kill_leftovers(self) -> None:
         """SIGKILL any process still in this sandbox's network namespace (e.g. from a crashed startd)."""
-        netns = _netns.NETNS_DIR / _netns.names(self.spec.package_id)[0]
+        netns = _netns.NETNS_DIR / _netns.names(self.name)[0]
         try:
             inode = os.stat(netns).st_ino
         except OSError:
