@@ -977,7 +977,12 @@ def test_hello_world_set_greeting_refused_by_the_server_then_accepted(
 
 def test_hello_world_setup_task_is_required_until_its_action_runs(server: Server, page: Page, tmp_path: Path) -> None:
     install_hello(server, tmp_path)
-    log_in(page, server.url, "services")
+    # The new required task was announced; its notification opens the service.
+    log_in(page, server.url, "notifications")
+    note = page.get_by_test_id("notification").filter(has_text="hello-world: required task")
+    note.get_by_test_id("notification-link").click()
+    expect(page).to_have_url(re.compile(r"#/services/hello-world$"))
+    page.evaluate("location.hash = '#/services'")
     setup = page.locator('[data-testid="task"][data-replay-id="hello-world-setup"]')
     expect(setup.get_by_test_id("task-severity")).to_have_text("Required", timeout=SLOW)
     row = page.locator('[data-testid="service-row"][data-id="hello-world"]')

@@ -7,6 +7,13 @@ import { Alert, Button, EmptyState, Icon, Spinner, errorText } from "../ui.js";
 
 const PAGE = 40;
 
+/** Where a notification points in the dashboard: its own link (in-app routes only), else its service. */
+function linkOf(item) {
+  const link = item.data && typeof item.data === "object" ? item.data.link : null;
+  if (typeof link === "string" && /^#\/[\w\-/?=&.]*$/.test(link)) return link;
+  return item.packageId ? `#/services/${encodeURIComponent(item.packageId)}` : null;
+}
+
 function Item({ item, busy, onSeen, onUnseen, onRemove }) {
   return html`<li class=${`notification level-${item.level}${item.seen ? "" : " unseen"}`} data-testid="notification"
       data-id=${item.id}>
@@ -20,6 +27,7 @@ function Item({ item, busy, onSeen, onUnseen, onRemove }) {
       <span class="muted small">
         ${item.packageId ? html`<span class="pill pill-muted">${item.packageId}</span> ` : null}
         <time datetime=${item.createdAt} title=${formatDate(item.createdAt)}>${formatRelative(item.createdAt)}</time>
+        ${linkOf(item) ? html` · <a href=${linkOf(item)} data-testid="notification-link">${t("notifications.open")}</a>` : null}
       </span>
     </div>
     <div class="notification-actions">
