@@ -16,12 +16,14 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from gevent.queue import Queue
 
 from startos.actors.certificates import CertificateActor
 from startos.actors.store import StoreActor
 from startos.actors.tree import TreeConfig, start_tree
 from startos.cli.start_cli import cli
 from startos.net.certs import InvalidHostname, NoAuthority, create_root_ca, san_addresses, verify_server_cert
+from startos.protocol.actions import RefreshHosts
 from startos.protocol.certs import (
     CaInfo,
     CheckRenewal,
@@ -34,7 +36,7 @@ from startos.protocol.certs import (
 )
 from startos.protocol.errors import ErrorKind
 from startos.protocol.store import DbDump
-from startos.supervision import Directory
+from startos.supervision import Actor, Directory, handles
 
 from .conftest import TreeHarness
 from .daemon import Daemon
@@ -362,6 +364,18 @@ def test_setup_turns_https_on_and_set_hostname_reissues(tls_tree: TreeHarness, t
 # -- renewal ------------------------------------------------------------------------------------
 
 
+class Recorder(Actor):
+    """Stands in for a ServiceActor: keeps what it is told."""
+
+    def __init__(self, told: Queue) -> None:
+        super().__init__()
+        self.told = told
+
+    @handles(RefreshHosts)
+    def refresh(self, message: RefreshHosts) -> None:
+        self.told.put(message)
+
+
 class Standalone:
     """A StoreActor and a CertificateActor with test knobs, outside any tree."""
 
@@ -418,8 +432,15 @@ def test_a_new_machine_address_triggers_a_reissue(standalone: Any) -> None:
     certs.ask(CreateAuthority(name="box"))
     first = certs.ask(IssueServerCert(hostname="box.local"))
     assert certs.ask(CheckRenewal()) is False
-    addresses.append(ipaddress.ip_address("10.1.2.3"))  # a new DHCP lease
-    assert certs.ask(CheckRenewal()) is True
+    told: Queue = Queue()
+    service = Recorder.start(told)
+    certs.directory.register("service:hello-world", service)
+    try:
+        addresses.append(ipaddress.ip_address("10.1.2.3"))  # a new DHCP lease
+        assert certs.ask(CheckRenewal()) is True
+        assert isinstance(told.get(timeout=10), RefreshHosts)  # services list their addresses again
+    finally:
+        service.stop()
     renewed = certs.ask(GetServerCert())
     assert renewed.fingerprint != first.fingerprint
     assert ipaddress.ip_address("10.1.2.3") in san_addresses(Path(renewed.cert_path).read_text())

@@ -202,7 +202,20 @@ class CertificateActor(Actor):
             return False
         assert self._server is not None
         self._issue(self._server.hostname, why)
+        if why.startswith("new addresses"):
+            self._tell_services_addresses_changed()
         return True
+
+    def _tell_services_addresses_changed(self) -> None:
+        """The machine's addresses changed: every service lists its interfaces' addresses again."""
+        from startos.protocol.actions import RefreshHosts
+
+        for name in self.directory.names():
+            if name.startswith("service:"):
+                try:
+                    self.directory.tell(name, RefreshHosts())
+                except ActorNotFound:
+                    pass  # restarting: it lists its addresses when it starts
 
     @handles(_Tick)
     def _tick(self, _message: _Tick) -> None:
