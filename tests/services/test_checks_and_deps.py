@@ -81,6 +81,13 @@ def wait_entry(services: Services, package_id: str, predicate: Any, timeout: flo
     ]
 
 
+def write(path: Path, value: Any) -> None:
+    """Replace the checks' control file at once (a check must never read it half written)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(value))
+    tmp.replace(path)
+
+
 def notes(services: Services, text: str) -> list[Any]:
     return [n for n in services.call("notification.list") if text in n.title]
 
@@ -89,7 +96,7 @@ def test_checks_wait_gate_hang_disable_and_notify_once(services: Services, tmp_p
     services.call("package.install", path=str(package(tmp_path, "checked", CHECKED)))
     wait_entry(services, "checked", lambda p: p["stateInfo"]["state"] == "installed")
     control = services.tree.config.data_dir / "packages" / "checked" / "volumes" / "main" / "checks.json"
-    control.write_text(json.dumps({"db": "failure", "api": "success", "stuck": "hang"}))
+    write(control, {"db": "failure", "api": "success", "stuck": "hang"})
     services.call("package.start", id="checked")
 
     # The internal check "db" is not shown, but "api" waits for it and "app" does not start.
@@ -109,7 +116,7 @@ def test_checks_wait_gate_hang_disable_and_notify_once(services: Services, tmp_p
     assert "did not finish within 0.5 s" in entry["statusInfo"]["health"]["stuck"]["message"]
 
     # db passes: api runs, app starts, the service is started.
-    control.write_text(json.dumps({"db": "success", "api": "success", "stuck": "hang"}))
+    write(control, {"db": "success", "api": "success", "stuck": "hang"})
     entry = wait_entry(
         services,
         "checked",
@@ -117,14 +124,17 @@ def test_checks_wait_gate_hang_disable_and_notify_once(services: Services, tmp_p
     )
     assert entry["statusInfo"]["daemons"]["app"]["state"] == "running"
 
-    # api fails for a while: one notification for the fall, one for the recovery.
-    control.write_text(json.dumps({"db": "success", "api": "failure", "stuck": "hang"}))
+    # db fails for a moment (api waits for it), then api fails for a while: one notification for
+    # the fall (waiting in between neither hides nor repeats it), one for the recovery.
+    write(control, {"db": "failure", "api": "failure", "stuck": "hang"})
+    wait_entry(services, "checked", lambda p: p["statusInfo"]["health"]["api"]["result"] == "waiting")
+    write(control, {"db": "success", "api": "failure", "stuck": "hang"})
     wait_entry(services, "checked", lambda p: p["statusInfo"]["health"]["api"]["result"] == "failure")
     runs = control.parent / "runs-api"
     before = len(runs.read_text())
     wait_until(lambda: len(runs.read_text()) >= before + 5, timeout=30, what="five more runs of api, all failing")
     assert len(notes(services, "API is failing")) == 1
-    control.write_text(json.dumps({"db": "success", "api": "success", "stuck": "hang"}))
+    write(control, {"db": "success", "api": "success", "stuck": "hang"})
     wait_entry(services, "checked", lambda p: p["statusInfo"]["health"]["api"]["result"] == "success")
     assert len(notes(services, "API recovered")) == 1
     assert len(notes(services, "API is failing")) == 1

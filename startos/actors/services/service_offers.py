@@ -74,6 +74,7 @@ class OffersMixin:
         self._interfaces: dict[str, items.InterfaceDecl] = {}
         self._checks: dict[str, wire.HealthCheckDecl] = {}
         self._check_results: dict[str, tuple[str, str | None]] = {}
+        self._settled: dict[str, str] = {}  # each check's last success or failure
         self._spawned: set[str] = set()
         self._failing_notified: set[str] = set()
         self._exposed: list[str] = []
@@ -196,6 +197,7 @@ class OffersMixin:
         """One HealthCheckActor per check; each waits until what it needs is up."""
         self._checks = {c.id: c for c in decls}
         self._check_results.clear()
+        self._settled.clear()
         self._spawned.clear()
         me, runtime, generation = self.actor_ref, self.runtime, self._generation
         for decl in decls:
@@ -231,6 +233,7 @@ class OffersMixin:
                 logger.debug("check %s of %s was already gone", check_id, self.id)
         self._checks = {}
         self._check_results.clear()
+        self._settled.clear()
         self._spawned.clear()
 
     def _check_waits_for(self, decl: wire.HealthCheckDecl) -> str | None:
@@ -274,17 +277,25 @@ class OffersMixin:
         decl = self._checks[report.check]
         previous, previous_message = self._check_results.get(report.check, ("", None))
         self._check_results[report.check] = (report.result, report.message)
+        logger.debug("%s: check %s %s -> %s (%s)", self.id, report.check, previous, report.result, report.message)
         if decl.name is not None and (previous, previous_message) != (report.result, report.message):
             entry = {"name": decl.name, "result": report.result, "message": report.message}
             self._patch([{"op": "add", "path": f"{self.pointer}/statusInfo/health/{report.check}", "value": entry}])
-            self._notify_transition(decl, previous, report)
+            self._notify_transition(decl, self._settled.get(report.check, ""), report)
+        if report.result in ("success", "failure"):
+            self._settled[report.check] = report.result
         if report.result == "success":
             self._item_became_ready(report.check)
         if previous == "success" or report.result == "success":
             self._regate()  # checks that wait on this one
 
-    def _notify_transition(self, decl: wire.HealthCheckDecl, previous: str, report: CheckReport) -> None:
-        if report.result == "failure" and previous == "success" and decl.id not in self._failing_notified:
+    def _notify_transition(self, decl: wire.HealthCheckDecl, settled: str, report: CheckReport) -> None:
+        """One notification when the check falls from success to failure, one when it recovers.
+
+        ``settled`` is its last success or failure: waiting, starting or loading in between (a
+        check it needs failed for a moment, the daemon restarted) neither hides nor repeats a fall.
+        """
+        if report.result == "failure" and settled == "success" and decl.id not in self._failing_notified:
             self._failing_notified.add(decl.id)
             self.directory.tell(
                 "notifications",
