@@ -88,7 +88,13 @@ class Daemon:
         return code, time.monotonic() - started
 
     def stop(self) -> None:
+        """Stop startd as an operator would (SIGTERM: its sandboxes are taken down), killing it
+        only if it does not end in time."""
         if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
         self._log.close()

@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -463,6 +464,41 @@ def test_one_package_id_on_two_servers(tmp_path: Path) -> None:
             sandbox.destroy()
     for sandbox in sandboxes:
         assert not _netns.exists(sandbox.name) and not (sandbox.state_dir / sandbox.name).exists()
+
+
+@needs_namespaces
+def test_remains_of_a_killed_server_are_swept(tmp_path: Path) -> None:
+    """A startd killed with -9 leaves a dead sandbox behind; the next sandbox made removes it."""
+    made = []
+    try:
+        for server in ("dead", "next"):
+            base = tmp_path / server
+            spec = SandboxSpec(
+                package_id=f"sweep-{uuid.uuid4().hex[:6]}",
+                code_dir=base / "code",
+                volumes_dir=base / "volumes",
+                volume_ids=(),
+                run_dir=base / "run",
+                tmp_dir=base / "tmp",
+                limits=NO_LIMITS,
+            )
+            sandbox = NamespaceSandbox(spec, state_dir=tmp_path / "state")
+            if server == "next":
+                dead = made[0]
+                assert dead.init_pid is not None
+                os.kill(dead.init_pid, signal.SIGKILL)  # its server died: nothing destroys it
+                wait_until(lambda dead=dead: not dead.running(), timeout=10, what="the init gone")
+                assert _netns.exists(dead.name)
+                old = time.time() - 3600
+                os.utime(dead.state_dir / dead.name, (old, old))
+            sandbox.create()
+            made.append(sandbox)
+        dead, alive = made
+        assert not _netns.exists(dead.name) and not (dead.state_dir / dead.name).exists()
+        assert alive.running() and _netns.exists(alive.name)
+    finally:
+        for sandbox in made:
+            sandbox.destroy()
 
 
 @needs_namespaces

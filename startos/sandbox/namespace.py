@@ -36,11 +36,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import posixpath
 import shutil
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -87,6 +89,8 @@ HIDDEN_PATHS = (
     "/etc/ssl/private",
 )
 NAMESPACE_KINDS = ("ipc", "uts", "net", "pid", "mnt")
+logger = logging.getLogger(__name__)
+
 DEFAULT_STATE_DIR = Path("/run/startos/sandboxes")
 START_TIMEOUT = 30.0
 
@@ -215,6 +219,7 @@ class NamespaceSandbox(Sandbox):
             raise SandboxError(f"cannot create the namespace sandbox of {self.spec.package_id}: {reason}")
         spec = self.spec
         self.destroy()  # a dead init, or leftovers of a crashed startd under the same name
+        sweep_stale(self.state_dir, self.cgroup_parent, keep=self.name)
         try:
             for directory in [spec.code_dir, spec.volumes_dir, spec.run_dir, spec.tmp_dir, self._root_dir()]:
                 Path(directory).mkdir(parents=True, exist_ok=True)
@@ -514,6 +519,53 @@ class NamespaceSandbox(Sandbox):
 
     def __repr__(self) -> str:
         return f"<NamespaceSandbox {self.spec.package_id} init={self._init_pid} address={self.address()}>"
+
+
+STALE_AFTER = 60.0  # s: a sandbox directory younger than this may be another server's, being created
+
+
+def sweep_stale(state_dir: Path, cgroup_parent: str = "startos", *, keep: str | None = None) -> list[str]:
+    """Remove the kernel objects of sandboxes whose init is gone (a startd killed with -9 whose
+    data directory is not used again); return their names.
+
+    Each sandbox has a directory under ``state_dir`` while it exists. One whose network namespace
+    holds no process any more is dead, whoever made it: its namespace, veth pair, cgroup and
+    directory go. A live sandbox (of this or another server) always holds its init there.
+    """
+    removed: list[str] = []
+    try:
+        entries = sorted(os.listdir(state_dir))
+    except OSError:
+        return removed
+    now = time.time()
+    for name in entries:
+        path = Path(state_dir, name)
+        if name == keep or name.startswith(".") or not path.is_dir():
+            continue
+        try:
+            if now - path.stat().st_mtime < STALE_AFTER:
+                continue
+        except OSError:
+            continue
+        netns = _netns.NETNS_DIR / _netns.names(name)[0]
+        try:
+            inode = os.stat(netns).st_ino
+        except OSError:
+            inode = None
+        if inode is not None and _pids_in_namespace("net", inode):
+            continue  # alive
+        cgroup = _cgroups.existing(name, cgroup_parent)
+        if cgroup is not None:
+            if cgroup.pids():
+                continue  # something still runs in it: not ours to judge
+            cgroup.remove()
+        if _netns.exists(name):
+            _netns.remove(name)
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(name)
+    if removed:
+        logger.info("removed the remains of stopped sandboxes: %s", ", ".join(removed))
+    return removed
 
 
 def _pids_in_namespace(kind: str, inode: int) -> set[int]:
