@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._common import close_now
 from .base import Limits, Sandbox, SandboxError, SandboxProcess, SandboxSpec
 from .namespace import NamespaceSandbox, support
 from .process import ProcessSandbox
@@ -23,6 +24,7 @@ __all__ = [
     "SandboxProcess",
     "SandboxSpec",
     "choose_sandbox",
+    "close_now",
     "namespace_support",
 ]
 

@@ -12,9 +12,22 @@ from pathlib import Path
 from typing import IO, Any
 
 import gevent
+import gevent.monkey
 import gevent.subprocess
 
 from .base import SandboxError, SandboxProcess, SandboxSpec
+
+# gevent (>= 25.8) defers os.close of a pipe until its loop next turns, which in an idle startd can
+# be many seconds; meanwhile a process would not see its input end, nor a reader its output end.
+_os_close = gevent.monkey.get_original("os", "close")
+
+
+def close_now(*fds: int) -> None:
+    """Close the host's copies of pipe ends a sandboxed process was given (or whose far end it
+    holds) at once. They are never registered with the event loop when this is called."""
+    for fd in fds:
+        _os_close(fd)
+
 
 CODE = "/startos/code"
 VOLUMES = "/startos/volumes"

@@ -17,15 +17,10 @@ import termios
 from typing import Any
 
 import gevent
-from gevent import monkey
 from gevent import os as gos
 
+from startos.sandbox import close_now
 from startos.sandbox.base import Sandbox, SandboxProcess
-
-# gevent (>= 25.8) defers os.close of a pipe until its loop next turns, which in an idle startd
-# can be many seconds: the command would not see its input end (nor we its output) until then.
-# These descriptors are never registered with the loop when closed here, so close them at once.
-_close_now = monkey.get_original("os", "close")
 
 DEFAULT_SHELL = ["/bin/sh", "-i"]
 
@@ -85,7 +80,7 @@ class Attached:
                     try:
                         control = json.loads(message)
                         if control.get("eof") and not self.tty:
-                            _close_now(self.write_fd)  # the command's stdin ends
+                            close_now(self.write_fd)  # the command's stdin ends
                             self.write_fd = -1
                         elif "resize" in control:
                             rows, cols = control["resize"]
@@ -132,6 +127,5 @@ def start_attached(sandbox: Sandbox, command: list[str] | None, *, tty: bool, us
             os.close(fd)
         raise
     finally:
-        _close_now(in_r)
-        _close_now(out_w)
+        close_now(in_r, out_w)
     return Attached(process, out_r, in_w, tty=False)

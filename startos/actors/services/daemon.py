@@ -24,6 +24,7 @@ from pykka import ActorDeadError, ActorRef
 from startos.actors.services.journal import Journal
 from startos.errors import StartOSError
 from startos.protocol.packages import DaemonExited, DaemonReady
+from startos.sandbox import close_now
 from startos.sandbox.base import Sandbox, SandboxProcess
 from startos.supervision import Actor, handles
 
@@ -120,8 +121,7 @@ class DaemonActor(Actor):
                 os.close(fd)
             raise
         finally:
-            os.close(out_w)
-            os.close(err_w)
+            close_now(out_w, err_w)  # the daemon holds the only write ends: its output ends with it
         self.started_at = time.monotonic()
         daemon = self.launch.id
         self.journal.append("startos", f"daemon {daemon} started (pid {self.process.pid})")

@@ -58,7 +58,7 @@ from startos.protocol.supervision import (
     TerminateChild,
 )
 from startos.runtime.host import RuntimeConnection, check_description, start_runtime
-from startos.sandbox import choose_sandbox
+from startos.sandbox import choose_sandbox, close_now
 from startos.sandbox.base import Limits, Sandbox, SandboxProcess, SandboxSpec
 from startos.supervision import Actor, Backoff, Directory, handles
 
@@ -175,7 +175,7 @@ class ServiceActor(OffersMixin, Actor):
         try:
             process, conn = start_runtime(self.sandbox, self.id, on_effect=self._effect, stdout=out_w, stderr=out_w)
         finally:
-            os.close(out_w)
+            close_now(out_w)  # the runtime holds the only write end: its output ends with it
         from gevent.fileobject import FileObject
 
         self.journal.reader(FileObject(out_r, "rb", close=True), "runtime")
@@ -341,7 +341,7 @@ class ServiceActor(OffersMixin, Actor):
                 me.tell(ServiceEvent(kind="oneshot-done", data=(oneshot.id, generation, str(exc))))
                 return
             finally:
-                os.close(out_w)
+                close_now(out_w)
             from gevent.fileobject import FileObject
 
             journal.reader(FileObject(out_r, "rb", close=True), f"{oneshot.id}/output")
