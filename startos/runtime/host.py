@@ -457,29 +457,27 @@ def check_description(description: wire.ServiceDescription, manifest_volumes: It
         except Exception as exc:  # noqa: BLE001 (untrusted input: any failure is the package's)
             problem = str(exc)
         if problem is not None:
-            raise PackageCodeError(
-                f"package {package_id}: action {action.id}: input spec: {_clean(problem)}",
-                package=package_id,
-                what="describe",
-                reason="invalid",
-                hook=None,
-                debug=None,
-                kind=ErrorKind.VALIDATE_S9PK,
-            )
+            raise _invalid_description(package_id, f"action {action.id}: input spec: {_clean(problem)}")
     declared, manifest = set(description.volumes), set(manifest_volumes)
     if declared != manifest:
         missing = ", ".join(sorted(manifest - declared)) or "none"
         extra = ", ".join(sorted(declared - manifest)) or "none"
-        raise PackageCodeError(
-            f"package {package_id}: the service's volumes differ from the manifest's "
-            f"(missing: {missing}; not in the manifest: {extra})",
-            package=package_id,
-            what="describe",
-            reason="invalid",
-            hook=None,
-            debug=None,
-            kind=ErrorKind.VALIDATE_S9PK,
+        raise _invalid_description(
+            package_id,
+            f"the service's volumes differ from the manifest's (missing: {missing}; not in the manifest: {extra})",
         )
+
+
+def _invalid_description(package_id: str, why: str) -> PackageCodeError:
+    return PackageCodeError(
+        f"package {package_id}: {why}",
+        package=package_id,
+        what="describe",
+        reason="invalid",
+        hook=None,
+        debug=None,
+        kind=ErrorKind.VALIDATE_S9PK,
+    )
 
 
 def start_runtime(

@@ -18,7 +18,7 @@ values to prefill the form with (and that tasks compare against).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import KW_ONLY, dataclass
+from dataclasses import KW_ONLY, asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
@@ -71,18 +71,7 @@ class ActionResult:
     title: str | None = None
 
     def to_wire(self) -> items.ActionOutcome:
-        values = [
-            {
-                "name": v.name,
-                "value": v.value,
-                "description": v.description,
-                "copyable": v.copyable,
-                "masked": v.masked,
-                "qr": v.qr,
-            }
-            for v in self.values
-        ]
-        data = {"title": self.title, "message": self.message, "values": values}
+        data = {"title": self.title, "message": self.message, "values": [asdict(v) for v in self.values]}
         return _convert("action result", data, items.ActionOutcome)
 
 

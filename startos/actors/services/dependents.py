@@ -71,17 +71,20 @@ def watch(directory: Any) -> None:
                 if revision is None:
                     break  # overflow or closed: subscribe again
                 changed: set[str] = set()
+                reload = False
                 for op in revision.patch:
                     parts = str(op.get("path", "")).split("/", 2)
                     if len(parts) < 2 or not parts[1]:
                         changed.update(needs)  # the whole map was replaced
+                        reload = True
                         continue
                     pid = parts[1]
                     rest = parts[2] if len(parts) > 2 else ""
-                    if rest.startswith("currentDependencies") or rest == "":
-                        needs = _reload_needs(directory)
+                    reload = reload or rest == "" or rest.startswith("currentDependencies")
                     if rest == "" or rest.startswith(_RELEVANT):
                         changed.add(pid)
+                if reload:  # once per revision, however many of its operations touched the map
+                    needs = _reload_needs(directory)
                 for dependent, deps in needs.items():
                     if deps & changed:
                         ref = directory.get(service_name(dependent))

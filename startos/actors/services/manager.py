@@ -285,12 +285,9 @@ class ServicesActor(Actor):
         """
         data = self.directory.ask("store", DbDump(pointer="/public/packageData")).value or {}
         entry = data.get(package_id) or {}
-        for task in (entry.get("tasks") or {}).values():
-            if task.get("active") and (task.get("task") or {}).get("severity") == "critical":
-                reason = task["task"].get("reason") or f"run the action {task['task'].get('actionId')}"
-                raise ServiceError(
-                    f"{package_id} cannot start: a required task is open: {reason}", kind=ErrorKind.ACTION
-                )
+        reason = offers.critical_task(entry)
+        if reason is not None:
+            raise ServiceError(f"{package_id} cannot start: a required task is open: {reason}", kind=ErrorKind.ACTION)
         for dep_id, req in (entry.get("currentDependencies") or {}).items():
             if req.get("optional"):
                 continue

@@ -17,6 +17,7 @@ from startos.protocol import service_items as items
 __all__ = [
     "action_entry",
     "binding_addresses",
+    "critical_task",
     "current_dependencies",
     "dependency_cycle",
     "dependency_state",
@@ -80,6 +81,15 @@ def task_entry(task: items.CreateTask, requester: str, active: bool) -> dict[str
         "active": active,
         "createdAt": _now(),
     }
+
+
+def critical_task(entry: dict[str, Any]) -> str | None:
+    """The reason of an active critical task of this package entry (it blocks starting), or None."""
+    for task_entry in (entry.get("tasks") or {}).values():
+        task = task_entry.get("task") or {}
+        if task_entry.get("active") and task.get("severity") == "critical":
+            return str(task.get("reason") or f"run the action {task.get('actionId')}")
+    return None
 
 
 # -- dependencies -------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from startos.actors.services.attach import start_attached
 from startos.actors.services.daemon import DaemonActor, DaemonLaunch, describe_status
 from startos.actors.services.install import version_dir
 from startos.actors.services.journal import Journal
+from startos.actors.services.offers import critical_task
 from startos.actors.services.service_offers import OffersMixin
 from startos.errors import StartOSError
 from startos.protocol import runtime as wire
@@ -247,14 +248,16 @@ class ServiceActor(OffersMixin, Actor):
     @handles(Reconcile)
     def reconcile(self, _message: Reconcile) -> None:
         """Compare desired and actual; start or stop daemons to close the gap."""
-        status = self.directory.ask("store", DbDump(pointer=f"{self.pointer}/statusInfo")).value
-        desired = status.get("desired", "stopped")
+        # One read serves every question below: desired state, own tasks, dependencies' states.
+        data = self.directory.ask("store", DbDump(pointer="/public/packageData")).value or {}
+        mine = data.get(self.id) or {}
+        desired = (mine.get("statusInfo") or {}).get("desired", "stopped")
         if desired == "restarting":
             self._stop_daemons()
             self._patch([{"op": "replace", "path": f"{self.pointer}/statusInfo/desired", "value": "running"}])
             desired = "running"
-        blocker = self._dependency_blocker()  # published whatever the desired state
-        critical = self._critical_task()
+        blocker = self._dependency_blocker(data)  # published whatever the desired state
+        critical = critical_task(mine)
         if critical is not None and self._running:
             # A required task: the service cannot safely run until it is done.
             assert self.journal is not None

@@ -11,6 +11,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import gevent
+import msgspec
 
 from startos.actors.services import offers
 from startos.actors.services.health import HealthCheckActor, check_child_id
@@ -366,17 +367,7 @@ class OffersMixin:
             return {
                 "title": outcome.title,
                 "message": outcome.message,
-                "values": [
-                    {
-                        "name": v.name,
-                        "value": v.value,
-                        "description": v.description,
-                        "copyable": v.copyable,
-                        "masked": v.masked,
-                        "qr": v.qr,
-                    }
-                    for v in outcome.values
-                ],
+                "values": [msgspec.structs.asdict(value) for value in outcome.values],
             }
 
         self.answer_later(run)
@@ -491,15 +482,6 @@ class OffersMixin:
         for owner in owners:
             _tell(self.directory, service_name(owner), Reconcile())
 
-    def _critical_task(self) -> str | None:
-        """The reason of an active critical task of this package (it blocks starting), or None."""
-        tasks = self.directory.ask("store", DbDump(pointer=f"{self.pointer}/tasks")).value or {}
-        for entry in tasks.values():
-            task = entry.get("task") or {}
-            if entry.get("active") and task.get("severity") == "critical":
-                return task.get("reason") or f"run the action {task.get('actionId')}"
-        return None
-
     # -- dependencies ----------------------------------------------------------------------------
 
     @handles(DependencyChanged)
@@ -507,9 +489,9 @@ class OffersMixin:
         """A package this one depends on changed: re-evaluate, maybe start (it may have waited)."""
         self.actor_ref.tell(Reconcile())
 
-    def _dependency_blocker(self) -> str | None:
-        """Evaluate every dependency, publish their states, and say why starting must wait (or None)."""
-        data = self.directory.ask("store", DbDump(pointer="/public/packageData")).value or {}
+    def _dependency_blocker(self, data: dict[str, Any]) -> str | None:
+        """Evaluate every dependency (``data``: all of packageData), publish their states, and say
+        why starting must wait (or None)."""
         mine = data.get(self.id) or {}
         requirements = mine.get("currentDependencies") or {}
         states: dict[str, str | None] = {}
