@@ -127,8 +127,8 @@ class _Spec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     warning: str | None = None
 
 
-class TextSpec(_Spec, frozen=True, kw_only=True, tag="text"):
-    """One line of text; the value is a string or null (an empty string counts as null)."""
+class _TextLike(_Spec, frozen=True, kw_only=True):
+    """What both kinds of text fields have."""
 
     required: bool = False
     default: str | None = None
@@ -137,20 +137,17 @@ class TextSpec(_Spec, frozen=True, kw_only=True, tag="text"):
     max_length: int | None = None
     patterns: list[Pattern] = []
     masked: bool = False
+
+
+class TextSpec(_TextLike, frozen=True, kw_only=True, tag="text"):
+    """One line of text; the value is a string or null (an empty string counts as null)."""
+
     inputmode: Literal["text", "email", "tel", "url"] = "text"
     generate: Generate | None = None
 
 
-class TextareaSpec(_Spec, frozen=True, kw_only=True, tag="textarea"):
+class TextareaSpec(_TextLike, frozen=True, kw_only=True, tag="textarea"):
     """Several lines of text; the value is a string or null."""
-
-    required: bool = False
-    default: str | None = None
-    placeholder: str | None = None
-    min_length: int | None = None
-    max_length: int | None = None
-    patterns: list[Pattern] = []
-    masked: bool = False
 
 
 class NumberSpec(_Spec, frozen=True, kw_only=True, tag="number"):
