@@ -2,26 +2,17 @@
 // that runs one: its warning, its generated form (package.action.get-input), the run itself
 // (package.action.run) and the result dialog with copy, reveal and QR for each value.
 import { InputForm, mergeValue } from "../form.js";
-import { html, useEffect, useRef, useState } from "../html.js";
+import { html, useEffect, useState } from "../html.js";
 import { t } from "../i18n.js";
 import { call } from "../rpc.js";
 import { Alert, Button, Card, Icon, Spinner, errorText } from "../ui.js";
-import { ConfirmDialog, statusOf, titleOf } from "./service-common.js";
+import { ConfirmDialog, statusOf, titleOf, useModal } from "./service-common.js";
 
 // -- shared pieces: a modal, copying, QR codes ---------------------------------------------------
 
 /** A native modal <dialog> holding anything; Escape or the close button calls onClose (unless busy). */
 export function Modal({ title, children, onClose, busy = false, wide = false, testid }) {
-  const ref = useRef(null);
-  useEffect(() => {
-    const dialog = ref.current;
-    if (dialog && !dialog.open) dialog.showModal();
-    return () => dialog && dialog.open && dialog.close();
-  }, []);
-  const cancel = (event) => {
-    event.preventDefault();
-    if (!busy) onClose();
-  };
+  const [ref, cancel] = useModal(busy, onClose);
   return html`<dialog ref=${ref} class=${`dialog${wide ? " dialog-wide" : ""}`} aria-label=${title} onCancel=${cancel}
       data-testid=${testid || null}>
     <div class="dialog-inner">

@@ -233,8 +233,9 @@ export function Meter({ fraction, label, tone, testid }) {
 
 // -- a modal confirmation ------------------------------------------------------------------------
 
-/** A native modal <dialog>: focus stays inside, Escape cancels (unless busy). Mount it to open it. */
-export function ConfirmDialog({ title, children, confirmLabel, danger = false, busy = false, onConfirm, onCancel, testid }) {
+/** A native modal <dialog> opened while mounted: its ref, and a cancel handler for Escape and close
+ * buttons that calls ``onClose`` unless ``busy``. */
+export function useModal(busy, onClose) {
   const ref = useRef(null);
   useEffect(() => {
     const dialog = ref.current;
@@ -243,8 +244,14 @@ export function ConfirmDialog({ title, children, confirmLabel, danger = false, b
   }, []);
   const cancel = (event) => {
     event.preventDefault();
-    if (!busy) onCancel();
+    if (!busy) onClose();
   };
+  return [ref, cancel];
+}
+
+/** A native modal <dialog>: focus stays inside, Escape cancels (unless busy). Mount it to open it. */
+export function ConfirmDialog({ title, children, confirmLabel, danger = false, busy = false, onConfirm, onCancel, testid }) {
+  const [ref, cancel] = useModal(busy, onCancel);
   return html`<dialog ref=${ref} class="dialog" aria-labelledby="dialog-title" onCancel=${cancel} data-testid=${testid || null}>
     <form method="dialog" onSubmit=${(event) => { event.preventDefault(); onConfirm(); }}>
       <h2 id="dialog-title">${title}</h2>
