@@ -18,11 +18,13 @@ import math
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 __all__ = [
@@ -208,3 +210,52 @@ def bench_main(run: Callable[[bool], list[Table]], description: str | None) -> N
         print(table.to_markdown())
     if args.json is not None:
         args.json.write_text(json.dumps([table.to_dict() for table in tables], indent=2))
+
+
+class ServerProcess:
+    """``python <script> --serve ARGS...`` in a subprocess whose first line of output is its port(s);
+    stopped (SIGTERM, then SIGKILL) and reaped on exit from the ``with`` block."""
+
+    def __init__(self, script: str, *args: str) -> None:
+        self.script = str(Path(script).resolve())
+        self.args = args
+        self.process: subprocess.Popen[str] | None = None
+        self.ports: list[int] = []
+
+    @property
+    def port(self) -> int:
+        return self.ports[0]
+
+    def __enter__(self) -> ServerProcess:
+        import gevent  # only the benchmark modules (already patched) start servers
+
+        command = [sys.executable, self.script, "--serve", *self.args]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        try:
+            assert self.process.stdout is not None
+            with gevent.Timeout(60, TimeoutError(f"the {self.args[0]} server did not start")):
+                line = self.process.stdout.readline()
+            self.ports = [int(word) for word in line.split()]
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(
+        self, _type: type[BaseException] | None, _exc: BaseException | None, _tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+        if process.stdout is not None:
+            process.stdout.close()

@@ -27,11 +27,10 @@ import tempfile  # noqa: E402
 from collections.abc import Callable, Iterable  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
-from types import TracebackType  # noqa: E402
 from typing import Any  # noqa: E402
 
 import gevent  # noqa: E402
-from _common import Row, Table, bench_main, log, median  # noqa: E402
+from _common import Row, ServerProcess, Table, bench_main, log, median  # noqa: E402
 from gevent.event import Event  # noqa: E402
 
 HELLO = b"hello"
@@ -142,47 +141,6 @@ def serve_proxy(backend_port: int) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-class ServerProcess:
-    """A ``--serve`` subprocess whose first line of output is its port(s); stopped on exit."""
-
-    def __init__(self, *args: str) -> None:
-        self.args = args
-        self.process: subprocess.Popen[str] | None = None
-        self.ports: list[int] = []
-
-    def __enter__(self) -> "ServerProcess":
-        command = [sys.executable, str(Path(__file__).resolve()), "--serve", *self.args]
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-        try:
-            assert self.process.stdout is not None
-            with gevent.Timeout(60, TimeoutError(f"the {self.args[0]} server did not start")):
-                line = self.process.stdout.readline()
-            self.ports = [int(word) for word in line.split()]
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(
-        self, _type: type[BaseException] | None, _exc: BaseException | None, _tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        process, self.process = self.process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
-        if process.stdout is not None:
-            process.stdout.close()
-
-
 # -- load --------------------------------------------------------------------------------------
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -234,7 +192,7 @@ def run(quick: bool) -> list[Table]:
         raise SystemExit("bench_proxy needs wrk (apt-get install -y wrk)")
     rounds, warm, seconds = (1, 1, 2) if quick else (3, 1, 3)
     results: dict[tuple[str, str], list[Load]] = {(kind, case): [] for kind in KINDS for case in CASES}
-    with ServerProcess("backend") as backend, ServerProcess("proxy", str(backend.ports[0])) as proxy:
+    with ServerProcess(__file__, "backend") as backend, ServerProcess(__file__, "proxy", str(backend.port)) as proxy:
         urls = {
             "direct": f"http://127.0.0.1:{backend.ports[0]}",
             "direct-tls": f"https://127.0.0.1:{backend.ports[1]}",

@@ -31,13 +31,12 @@ import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
-from types import TracebackType  # noqa: E402
 from typing import Any  # noqa: E402
 
 import bottle  # noqa: E402
 import gevent  # noqa: E402
 import msgspec  # noqa: E402
-from _common import Row, Table, bench_main, log, median, percentile  # noqa: E402
+from _common import Row, ServerProcess, Table, bench_main, log, median, percentile  # noqa: E402
 from gevent.event import Event  # noqa: E402
 
 TARGET_RATIO = 0.6
@@ -133,51 +132,6 @@ def serve(kind: str) -> None:
     print(port, flush=True)
     stop.wait()
     close()
-
-
-class ServerProcess:
-    """A ``--serve`` subprocess, stopped (and reaped) on exit from the ``with`` block."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.process: subprocess.Popen[str] | None = None
-        self.port = 0
-
-    def __enter__(self) -> "ServerProcess":
-        command = [sys.executable, str(Path(__file__).resolve()), "--serve", self.kind]
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-        try:
-            assert self.process.stdout is not None
-            with gevent.Timeout(60, TimeoutError(f"the {self.kind} server did not start")):
-                line = self.process.stdout.readline()
-            self.port = int(line)
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(
-        self, _type: type[BaseException] | None, _exc: BaseException | None, _tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        process, self.process = self.process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
-        if process.stdout is not None:
-            process.stdout.close()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}{PATH}"
 
 
 def check_echo(port: int) -> None:
@@ -293,12 +247,13 @@ def run(quick: bool) -> list[Table]:
     try:
         for number in range(rounds):
             for kind in KINDS:
-                with ServerProcess(kind) as server:
+                with ServerProcess(__file__, kind) as server:
                     check_echo(server.port)
+                    url = f"http://127.0.0.1:{server.port}{PATH}"
                     for connections in CONNECTIONS:
                         log(f"rpc round {number + 1}/{rounds}: {kind}, {connections} connection(s)")
-                        load(server.url, connections, warm)
-                        results[(kind, connections)].append(load(server.url, connections, seconds))
+                        load(url, connections, warm)
+                        results[(kind, connections)].append(load(url, connections, seconds))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
