@@ -98,7 +98,7 @@ def error_of(body: Any) -> tuple[int, str]:
             "zap",
         ),
         (
-            b'{"jsonrpc": "2.0", "id": 1, "method": "db.apply", "params": {"patch": [{"op": "remove", "path": "/public/nothing"}]}}',  # noqa: E501
+            b'{"jsonrpc": "2.0", "id": 1, "method": "db.apply", "params": {"patch": [{"op": "remove", "path": "/public/ui/nothing"}]}}',  # noqa: E501
             29,
             "cannot apply",
         ),
@@ -214,7 +214,7 @@ def test_subscribe_streams_patches_over_websocket(web_tree: TreeHarness, http: H
     ws = websocket.create_connection(url, timeout=10)
     try:
         http.call("db.put", {"pointer": "/public/ui/a", "value": 1})
-        http.call("db.put", {"pointer": "/public/serverInfo/name", "value": "elsewhere"})
+        http.call("server.set-language", {"language": "de"})  # a revision outside /public/ui
         http.call("db.apply", {"patch": [{"op": "remove", "path": "/public/ui/a"}]})
         first = json.loads(ws.recv())
         second = json.loads(ws.recv())

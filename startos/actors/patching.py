@@ -21,6 +21,7 @@ import jsonpointer
 
 from startos.errors import StartOSError
 from startos.protocol.errors import ErrorKind
+from startos.protocol.limits import value_depth_exceeds
 
 _MISSING = object()
 
@@ -35,27 +36,61 @@ def _describe(index: int, op: dict[str, Any]) -> str:
     return f"operation {index} ({op.get('op')} {op.get('path')!r})"
 
 
-def apply_patch(doc: Any, ops: list[dict[str, Any]]) -> Any:
-    """Return a new tree with ``ops`` applied; ``doc`` is never modified."""
+def _safe(exc: Exception) -> str:
+    """The library's message without the values it quotes.
+
+    jsonpointer names the whole parent object ("member 'x' not found in {...}") and jsonpatch's
+    test failure the value it found: either may hold a /private secret, and these messages reach
+    logs and clients. ``raise ... from None`` below keeps the original out of tracebacks too.
+    """
+    text = str(exc)
+    cut = text.find(" not found in ")
+    if cut != -1:
+        text = text[:cut] + " not found"
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+def apply_patch(doc: Any, ops: list[dict[str, Any]], *, max_depth: int | None = None) -> Any:
+    """Return a new tree with ``ops`` applied; ``doc`` is never modified.
+
+    With ``max_depth``, an operation that would nest the tree deeper than that many levels (the
+    root container is level 1) is refused before it applies.
+    """
     owned: set[int] = set()
     new = doc
     for index, op in enumerate(ops):
         if not isinstance(op, dict) or "path" not in op or "op" not in op:
             raise PatchError(f"{_describe(index, op if isinstance(op, dict) else {})} is malformed")
         try:
+            if max_depth is not None:
+                _check_depth(new, index, op, max_depth)
             new = _own_path(new, op["path"], owned)
             if "from" in op and op["op"] in ("move", "copy"):
                 new = _own_path(new, op["from"], owned)
             new = jsonpatch.JsonPatch([op]).apply(new, in_place=True)
-        except jsonpatch.JsonPatchTestFailed as exc:
-            raise PatchError(f"{_describe(index, op)} failed its test: {exc}") from exc
+        except jsonpatch.JsonPatchTestFailed:
+            raise PatchError(f"{_describe(index, op)} failed its test: the value there differs") from None
         except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
-            raise PatchError(f"{_describe(index, op)} cannot apply: {exc}") from exc
-        except (TypeError, ValueError, KeyError, IndexError) as exc:
-            raise PatchError(f"{_describe(index, op)} is invalid: {exc}") from exc
+            raise PatchError(f"{_describe(index, op)} cannot apply: {_safe(exc)}") from None
+        except (TypeError, ValueError, KeyError, IndexError, RecursionError) as exc:
+            raise PatchError(f"{_describe(index, op)} is invalid: {_safe(exc)}") from None
         if isinstance(new, dict | list):
             owned.add(id(new))
     return new
+
+
+def _check_depth(doc: Any, index: int, op: dict[str, Any], max_depth: int) -> None:
+    kind = op["op"]
+    if kind in ("add", "replace"):
+        value = op.get("value")
+    elif kind in ("copy", "move") and isinstance(op.get("from"), str):
+        value = resolve_or_missing(doc, op["from"])
+    else:
+        return
+    path = op["path"]
+    segments = path.count("/") if isinstance(path, str) else 0
+    if segments >= max_depth or value_depth_exceeds(value, max_depth - segments):
+        raise PatchError(f"{_describe(index, op)} would nest the state tree deeper than {max_depth} levels")
 
 
 def _own_path(root: Any, pointer: str, owned: set[int]) -> Any:
@@ -97,7 +132,7 @@ def resolve(doc: Any, pointer: str) -> Any:
     try:
         return jsonpointer.resolve_pointer(doc, pointer)
     except jsonpointer.JsonPointerException as exc:
-        raise PatchError(f"nothing at {pointer!r}: {exc}") from exc
+        raise PatchError(f"nothing at {pointer!r}: {_safe(exc)}") from None
 
 
 def resolve_or_missing(doc: Any, pointer: str) -> Any:
@@ -109,7 +144,7 @@ def check_pointer(pointer: str) -> None:
     try:
         jsonpointer.JsonPointer(pointer)
     except jsonpointer.JsonPointerException as exc:
-        raise PatchError(f"invalid JSON pointer {pointer!r}: {exc}") from exc
+        raise PatchError(f"invalid JSON pointer {pointer!r}: {_safe(exc)}") from None
 
 
 def is_under(path: str, prefix: str) -> bool:

@@ -31,9 +31,16 @@ from gevent.queue import Full, Queue
 from gevent.threadpool import ThreadPool
 
 import startos
-from startos.actors.patching import PatchError, apply_patch, check_pointer, resolve, view_patch
+from startos.actors.patching import (
+    PatchError,
+    apply_patch,
+    check_pointer,
+    resolve,
+    view_patch,
+)
 from startos.errors import StartOSError
 from startos.protocol.errors import ErrorKind
+from startos.protocol.limits import MAX_TREE_DEPTH, decode_json
 from startos.protocol.store import (
     DbApply,
     DbDump,
@@ -244,15 +251,20 @@ class StoreActor(Actor):
 
     @handles(DbApply)
     def apply(self, message: DbApply) -> int | None:
-        """Apply a patch; answer with its revision id once it is durable."""
+        """Apply a patch; answer with its revision id once it is durable.
+
+        A patch that would nest the tree deeper than ``MAX_TREE_DEPTH`` is refused whole: such a
+        tree could no longer be encoded for snapshots, dumps or subscribers.
+        """
         if not message.patch:
             return self._committed
         try:
-            self._doc = apply_patch(self._doc, message.patch)
-        except PatchError:
+            self._doc = apply_patch(self._doc, message.patch, max_depth=MAX_TREE_DEPTH)
+        except PatchError as exc:
             if self._reply_to is None:
                 # A bad patch told by another actor is that actor's bug: log it, keep serving.
-                logger.exception("dropped a patch that does not apply")
+                # No traceback: the message is all there is, and it is free of tree values.
+                logger.error("dropped a patch that does not apply: %s", exc)
                 return None
             raise
         self._revision += 1
@@ -420,26 +432,33 @@ class StoreActor(Actor):
         row = conn.execute("SELECT id, doc FROM snapshots ORDER BY id DESC LIMIT 1").fetchone()
         if row is None:
             raise StoreError(f"{self.path} has no snapshot: the file is damaged")
-        snap_id, doc = row[0], msgspec.json.decode(row[1])
+        snap_id, doc = row[0], self._decode(row[1], f"snapshot {row[0]}")
         revision = snap_id
         replayed = 0
         for rev_id, patch_text in conn.execute("SELECT id, patch FROM revisions WHERE id > ? ORDER BY id", (snap_id,)):
             if rev_id != revision + 1:
                 raise StoreError(f"{self.path}: revision {revision + 1} is missing from the log")
             try:
-                doc = apply_patch(doc, msgspec.json.decode(patch_text))
+                doc = apply_patch(doc, self._decode(patch_text, f"revision {rev_id}"), max_depth=MAX_TREE_DEPTH)
             except PatchError as exc:
-                raise StoreError(f"{self.path}: revision {rev_id} does not apply: {exc}") from exc
+                raise StoreError(f"{self.path}: revision {rev_id} does not apply: {exc}") from None
             revision = rev_id
             replayed += 1
         log = [
-            Revision(rev_id, msgspec.json.decode(patch_text))
+            Revision(rev_id, self._decode(patch_text, f"revision {rev_id}"))
             for rev_id, patch_text in conn.execute(
                 "SELECT id, patch FROM revisions ORDER BY id DESC LIMIT ?", (self.keep_revisions,)
             )
         ]
         log.reverse()
         return doc, revision, log, replayed
+
+    def _decode(self, text: str, what: str) -> Any:
+        # A revision holds a patch whose values sit below the root: give it the tree's limit.
+        try:
+            return decode_json(text, limit=MAX_TREE_DEPTH + 2, what=what)
+        except msgspec.DecodeError as exc:
+            raise StoreError(f"{self.path}: {what} cannot be read: {exc}") from None
 
     def _commit(self, conn: sqlite3.Connection | None, revisions: list[Revision], snapshot: _Pending | None) -> None:
         if conn is None:

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from startos.errors import StartOSError
+from startos.protocol.limits import decode_msgpack
 
 T = TypeVar("T")
 
@@ -89,10 +90,12 @@ def read_frame(sock: socket.socket, message_type: type[T], *, max_frame: int = D
 
 
 def decode_body(body: bytes, message_type: type[T]) -> T:
+    """Decode a frame's body strictly, nested at most ``limits.MAX_DEPTH`` levels."""
     try:
-        return msgspec.msgpack.decode(body, type=message_type)
+        result: T = decode_msgpack(body, message_type, what="the frame")
     except msgspec.DecodeError as exc:
         raise FrameError(f"bad frame: {exc}") from exc
+    return result
 
 
 def write_frame(sock: socket.socket, message: Any) -> None:

@@ -22,6 +22,7 @@ import msgspec
 
 from startos.errors import StartOSError
 from startos.protocol.errors import ErrorKind
+from startos.protocol.limits import decode_json
 
 __all__ = [
     "FIELD_ID_PATTERN",
@@ -306,7 +307,7 @@ def decode_spec(obj: object, *, check: bool = True) -> InputSpec:
     """
     if isinstance(obj, (bytes, bytearray, memoryview, str)):
         try:
-            obj = msgspec.json.decode(obj)
+            obj = decode_json(bytes(obj) if not isinstance(obj, str) else obj, what="the input spec")
         except msgspec.DecodeError as exc:
             raise SpecError(f"invalid input spec: {_one_line(str(exc))}") from exc
     try:

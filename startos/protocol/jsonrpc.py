@@ -8,6 +8,7 @@ import msgspec
 
 from startos.errors import StartOSError
 from startos.protocol.errors import ErrorKind, kind_title
+from startos.protocol.limits import DepthError, decode_json
 
 JsonId = int | str | None
 
@@ -76,20 +77,25 @@ def invalid_request(details: str) -> RpcError:
     return RpcError(ErrorKind.INVALID_REQUEST_JSONRPC, details)
 
 
-def parse_body(body: bytes) -> tuple[bool, list[Request | tuple[JsonId, RpcError]]]:
+def parse_body(body: bytes, *, max_batch: int = 1000) -> tuple[bool, list[Request | tuple[JsonId, RpcError]]]:
     """Parse an HTTP body into calls.
 
     Returns ``(is_batch, items)``; an item is a valid ``Request`` or ``(id, error)`` for an
     element that is not a valid request (its id salvaged when possible). Raises ``RpcError``
-    when the body as a whole is not JSON or is an empty batch.
+    when the body as a whole is not JSON, nests too deep (``limits.MAX_DEPTH``), is an empty batch
+    or a batch of more than ``max_batch`` calls.
     """
     try:
-        raw = msgspec.json.decode(body)
+        raw = decode_json(body, what="the request")
+    except DepthError as exc:
+        raise invalid_request(str(exc)) from None
     except msgspec.DecodeError as exc:
-        raise parse_error(f"body is not valid JSON: {exc}") from exc
+        raise parse_error(f"body is not valid JSON: {exc}") from None
     if isinstance(raw, list):
         if not raw:
             raise invalid_request("empty batch")
+        if len(raw) > max_batch:
+            raise invalid_request(f"a batch may hold at most {max_batch} calls (this one has {len(raw)})")
         return True, [_to_request(item) for item in raw]
     return False, [_to_request(raw)]
 

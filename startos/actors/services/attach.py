@@ -17,8 +17,10 @@ import termios
 from typing import Any
 
 import gevent
+import msgspec
 from gevent import os as gos
 
+from startos.protocol.limits import decode_json
 from startos.sandbox import close_now
 from startos.sandbox.base import Sandbox, SandboxProcess
 
@@ -78,14 +80,14 @@ class Attached:
                     break
                 if isinstance(message, str):
                     try:
-                        control = json.loads(message)
+                        control = decode_json(message, limit=4, what="a control message")
                         if control.get("eof") and not self.tty:
                             close_now(self.write_fd)  # the command's stdin ends
                             self.write_fd = -1
                         elif "resize" in control:
                             rows, cols = control["resize"]
                             self.resize(int(rows), int(cols))
-                    except (ValueError, KeyError, TypeError, AttributeError, OSError):
+                    except (msgspec.DecodeError, ValueError, KeyError, TypeError, AttributeError, OSError):
                         pass
                     continue
                 try:
