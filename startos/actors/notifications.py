@@ -33,6 +33,8 @@ from startos.protocol.errors import ErrorKind
 from startos.protocol.notifications import (
     DATA_MAX_BYTES,
     DEFAULT_LIMIT,
+    MESSAGE_MAX_CHARS,
+    TITLE_MAX_CHARS,
     ListNotifications,
     MarkSeen,
     MarkSeenBefore,
@@ -72,6 +74,27 @@ def _now() -> str:
 
 def _size(entry: dict[str, Any]) -> int:
     return len(msgspec.json.encode(entry))
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text`` shortened to ``limit`` characters, its end replaced by an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _fitted(message: Notify) -> Notify:
+    """``message`` with its title and text cut to their limits.
+
+    Senders inside the server build titles from names they do not control (a package's title or
+    id), and a notification that is too long must still be seen: refusing it would lose it,
+    since most are told, not asked. Clients of ``notification.create`` are refused instead, by
+    the params check, so they learn the limit.
+    """
+    title, text = message.title, message.message
+    if not (isinstance(title, str) and isinstance(text, str)):
+        return message  # a wrong type: the validation that follows says so
+    if len(title) <= TITLE_MAX_CHARS and len(text) <= MESSAGE_MAX_CHARS:
+        return message
+    return msgspec.structs.replace(message, title=_cut(title, TITLE_MAX_CHARS), message=_cut(text, MESSAGE_MAX_CHARS))
 
 
 class NotificationActor(Actor):
@@ -213,7 +236,7 @@ class NotificationActor(Actor):
             raise InvalidNotification(f"{type(message).__name__} rejected: {exc}") from exc
 
     def _validated_entry(self, message: Notify) -> dict[str, Any]:
-        checked: Notify = self._validated(message)
+        checked: Notify = self._validated(_fitted(message))
         if not checked.title.strip():
             raise InvalidNotification("a notification needs a title that is not blank")
         data_size = len(msgspec.json.encode(checked.data))

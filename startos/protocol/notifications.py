@@ -10,7 +10,10 @@ One difference on purpose: ``before`` always means "ids lower than it" (StartOS'
 ``mark-seen-before`` also includes ``before`` itself while its ``remove-before`` does not).
 
 The limits live in the types below, so the wire (the facade's params check) and in-process
-senders (the actor re-validates every message with ``msgspec.convert``) obey the same rules.
+senders (the actor re-validates every message with ``msgspec.convert``) obey the same rules,
+with one difference: an in-process ``Notify`` whose title or message is too long is cut to the
+limit with an ellipsis rather than refused (its sender builds the title from names it does not
+control, and a told notification that is refused is lost).
 """
 
 from __future__ import annotations
@@ -56,7 +59,8 @@ Body = Annotated[str, msgspec.Meta(max_length=MESSAGE_MAX_CHARS)]
 NotificationId = Annotated[int, msgspec.Meta(ge=0)]
 Limit = Annotated[int, msgspec.Meta(ge=0)]
 Code = Annotated[int, msgspec.Meta(ge=0)]
-PackageId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=64)]
+# The package id rule (startos.paths.ID_PATTERN, ID_MAX_LENGTH); protocol/ imports no domain module.
+PackageId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=63)]
 
 
 # -- messages of the NotificationActor ("notifications" in the tree) ---------------------------------

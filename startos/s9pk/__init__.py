@@ -8,6 +8,7 @@ from startos.s9pk.archive import ArchiveReader, Commitment, open_archive
 from startos.s9pk.archive_writer import write_archive
 from startos.s9pk.errors import (
     ManifestError,
+    NotAnS9pkError,
     PackError,
     S9pkError,
     S9pkIntegrityError,
@@ -26,6 +27,7 @@ __all__ = [
     "LocaleString",
     "Manifest",
     "ManifestError",
+    "NotAnS9pkError",
     "PackError",
     "Package",
     "S9pkError",

@@ -22,7 +22,6 @@ import itertools
 import mmap
 import os
 import shutil
-import stat
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -31,8 +30,9 @@ from typing import BinaryIO
 
 import blake3
 
+from startos.paths import NotRegularFileError, open_regular_file
 from startos.s9pk.archive_writer import ArchivedFile, MissingEntry, TreeNode
-from startos.s9pk.errors import S9pkError, S9pkIntegrityError, SignatureError
+from startos.s9pk.errors import NotAnS9pkError, S9pkError, S9pkIntegrityError, SignatureError
 from startos.s9pk.signing import fingerprint, verify_commitment
 from startos.s9pk.toc import (
     HEADER_SIZE,
@@ -254,14 +254,15 @@ class ArchiveReader:
         self.path = Path(path)
         self._max_toc_size = max_toc_size
         try:
-            self._fd = os.open(self.path, os.O_RDONLY)
-        except OSError as exc:
-            raise S9pkError(f"cannot open {self.path}: {exc.strerror}") from exc
+            # Non-blocking open and fstat on the descriptor: a FIFO answers at once instead of
+            # holding a worker thread forever, and nothing can be swapped in after the check.
+            self._fd = open_regular_file(self.path)
+        except NotRegularFileError as exc:
+            raise NotAnS9pkError(f"{self.path} is not a regular file") from exc
+        except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+            raise NotAnS9pkError(f"cannot open {self.path}: {getattr(exc, 'strerror', None) or exc}") from exc
         try:
-            st = os.fstat(self._fd)
-            if not stat.S_ISREG(st.st_mode):
-                raise S9pkError(f"{self.path} is not a regular file")
-            self.file_size = st.st_size
+            self.file_size = os.fstat(self._fd).st_size
             self._read_header(commitment, trusted_keys)
         except BaseException:
             os.close(self._fd)
@@ -270,11 +271,14 @@ class ArchiveReader:
     # -- header ---------------------------------------------------------------------------
 
     def _read_header(self, commitment: Commitment | None, trusted_keys: Iterable[bytes] | None) -> None:
-        head = os.pread(self._fd, HEADER_SIZE, 0)
+        try:
+            head = os.pread(self._fd, HEADER_SIZE, 0)
+        except OSError as exc:  # e.g. EIO from /proc/self/mem: a "regular" file that cannot be read
+            raise NotAnS9pkError(f"cannot read {self.path}: {exc.strerror or exc}") from exc
         if not head:
-            raise S9pkError("truncated: the file is empty")
-        if head[:2] != MAGIC[: min(2, len(head))]:
-            raise S9pkError("not an s9pk file: wrong magic bytes")
+            raise NotAnS9pkError("truncated: the file is empty")
+        if len(head) < 2 or head[:2] != MAGIC[:2]:
+            raise NotAnS9pkError("not an s9pk file: wrong magic bytes")
         if len(head) >= 3 and head[2] != MAGIC[2]:
             raise S9pkError(f"unsupported s9pk version {head[2]} (only version 2 is read)")
         if len(head) < HEADER_SIZE:

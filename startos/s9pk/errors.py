@@ -11,6 +11,14 @@ class S9pkError(StartOSError):
     kind = 18  # ParseS9pk
 
 
+class NotAnS9pkError(S9pkError):
+    """Raised when a path cannot be opened as a regular file, or its first bytes are not an s9pk's.
+
+    Callers that open a path a client chose (``package.install`` with a server path) answer all
+    of these with one message, so a probe cannot learn which files exist or what they hold.
+    """
+
+
 class S9pkIntegrityError(S9pkError):
     """Raised when a hash or size in an archive does not match its content (tampering or corruption)."""
 

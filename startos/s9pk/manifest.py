@@ -21,11 +21,14 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from startos.paths import ID_MAX_LENGTH, ID_PATTERN, VOLUME_ID_PATTERN
+from startos.protocol.limits import decode_json
 from startos.s9pk._manifest_errors import manifest_error
 from startos.s9pk.errors import ManifestError, VersionParseError
 from startos.s9pk.exver import ExtendedVersion, Version, VersionRange
 
 __all__ = [
+    "ID_MAX_LENGTH",
     "ID_PATTERN",
     "Alerts",
     "BuildArgEnv",
@@ -43,18 +46,17 @@ __all__ = [
     "parse_manifest",
 ]
 
-#: Package, image and volume ids: lowercase letters and digits, in groups joined by single hyphens.
-ID_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
-# "BACKUP" is the one reserved volume name StartOS knows besides ordinary ids.
-VOLUME_ID_PATTERN = r"^(BACKUP|[a-z0-9]+(-[a-z0-9]+)*)$"
+# Package, image and volume ids (ID_PATTERN, VOLUME_ID_PATTERN, ID_MAX_LENGTH) follow the one id
+# rule of startos.paths, which also guards every path built from them: a manifest that passes
+# here can always be installed (a 300-character id once failed only at mkdir, ENAMETOOLONG).
 # StartOS parses these as URLs; an absolute URL with a scheme and no whitespace is what we check.
 URL_PATTERN = r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$"
 SHORT_DESCRIPTION_MAX = 160
 LONG_DESCRIPTION_MAX = 5000
 
-PackageId = Annotated[str, Meta(pattern=ID_PATTERN)]
-ImageId = Annotated[str, Meta(pattern=ID_PATTERN)]
-VolumeId = Annotated[str, Meta(pattern=VOLUME_ID_PATTERN)]
+PackageId = Annotated[str, Meta(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH)]
+ImageId = Annotated[str, Meta(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH)]
+VolumeId = Annotated[str, Meta(pattern=VOLUME_ID_PATTERN, max_length=ID_MAX_LENGTH)]
 Url = Annotated[str, Meta(pattern=URL_PATTERN)]
 # StartOS takes a u64; msgspec bounds stop at i64, and 8 EiB of RAM is limit enough.
 ByteCount = Annotated[int, Meta(ge=0, le=2**63 - 1)]
@@ -112,7 +114,8 @@ class DependencyInfo(_Record, frozen=True, kw_only=True, omit_defaults=True):
     version_range: Annotated[str, Meta(min_length=1, max_length=1024)] = "*"  # exver range
     kind: Literal["exists", "running"] = "running"  # running: started and its checks passing
     health_checks: (
-        Annotated[tuple[Annotated[str, Meta(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")], ...], Meta(max_length=64)] | None
+        Annotated[tuple[Annotated[str, Meta(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH)], ...], Meta(max_length=64)]
+        | None
     ) = None
 
     def __post_init__(self) -> None:
@@ -253,7 +256,9 @@ def parse_manifest(data: bytes | bytearray | memoryview | str | Mapping[str, Any
     raw: object
     if isinstance(data, bytes | bytearray | memoryview | str):
         try:
-            raw = msgspec.json.decode(data)
+            # Depth-limited: a manifest nested thousands of levels deep gets this clear error, not
+            # a RecursionError from the decoder or from whatever walks the value next.
+            raw = decode_json(bytes(data) if isinstance(data, bytearray | memoryview) else data, what="the manifest")
         except msgspec.DecodeError as exc:
             raise ManifestError(f"manifest: not valid JSON: {exc}") from exc
     else:

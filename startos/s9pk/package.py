@@ -26,6 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
+from startos.protocol.limits import decode_json
 from startos.s9pk.archive import ArchiveReader, Commitment, VerifyReport
 from startos.s9pk.archive_writer import TreeNode, tree_from_folder, write_archive
 from startos.s9pk.errors import ManifestError, PackError, S9pkError
@@ -228,8 +231,8 @@ class Package:
             if entry is None or entry.kind is not EntryKind.FILE:
                 raise ManifestError("the package has no manifest.json")
             raw = self.archive.read_bytes("manifest.json", max_size=_MANIFEST_CAP)
-            self.manifest = validate_manifest(raw)
-            self.manifest_json: dict[str, Any] = json.loads(raw)
+            self.manifest = validate_manifest(raw)  # depth-limited decode: see parse_manifest
+            self.manifest_json: dict[str, Any] = decode_json(raw, what="the manifest")
         except BaseException:
             self.archive.close()
             raise
@@ -307,8 +310,8 @@ def apply_manifest_expression(doc: dict[str, Any], expression: str) -> dict[str,
         import jsonpatch  # only this form needs it
 
         try:
-            patched = jsonpatch.apply_patch(doc, json.loads(text))
-        except ValueError as exc:  # JSON errors and every jsonpatch error subclass ValueError
+            patched = jsonpatch.apply_patch(doc, decode_json(text, what="the patch"))
+        except ValueError as exc:  # JSON errors (msgspec.DecodeError too) and every jsonpatch error subclass it
             raise ManifestError(f"cannot apply the patch: {exc}") from exc
         except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
             raise ManifestError(f"cannot apply the patch: {exc}") from exc
@@ -319,8 +322,8 @@ def apply_manifest_expression(doc: dict[str, Any], expression: str) -> dict[str,
     if not sep:
         raise ManifestError('an edit is a JSON Patch array or PATH = JSON (e.g. .title = "X")')
     try:
-        value = json.loads(value_text)
-    except ValueError as exc:
+        value = decode_json(value_text.strip(), what="the value")
+    except msgspec.DecodeError as exc:
         raise ManifestError(f"the value after '=' must be JSON (quote strings): {exc}") from exc
     tokens = _pointer_tokens(path.strip())
     new = json.loads(json.dumps(doc))  # deep copy: the caller's document stays as it was
@@ -390,7 +393,7 @@ def select_best(paths: Sequence[str | os.PathLike[str]], *, arch: str | None = N
         try:
             # Only hardwareRequirements matter here, so StartOS's own packages qualify too.
             with ArchiveReader(path) as reader:
-                doc = json.loads(reader.read_bytes("manifest.json", max_size=_MANIFEST_CAP))
+                doc = decode_json(reader.read_bytes("manifest.json", max_size=_MANIFEST_CAP), what="the manifest")
             if not isinstance(doc, dict):
                 continue
             arches, need_ram, devices = _requirements(doc)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import blake3
 
+from startos.paths import name_problem, shown
 from startos.s9pk.errors import S9pkError
 from startos.s9pk.varint import (
     decode_varint,
@@ -78,11 +79,14 @@ class Entry:
 
 
 def validate_name(name: str, where: str = "") -> None:
-    """Refuse names that could not be a single path component on any platform we unpack to."""
-    if name in ("", ".", ".."):
-        raise S9pkError(f"invalid entry name {name!r} in {where or '/'!r}")
-    if "/" in name or "\x00" in name:
-        raise S9pkError(f"entry name {name!r} in {where or '/'!r} contains '/' or NUL")
+    """Refuse names that could not be a single path component on any platform we unpack to.
+
+    The rule is the one every path built from outside data obeys (:func:`startos.paths.name_problem`):
+    not empty, no NUL, no ``/``, not ``.`` or ``..``, at most 255 bytes.
+    """
+    problem = name_problem(name)
+    if problem is not None:
+        raise S9pkError(f"invalid entry name {shown(name)} in {shown(where or '/')}: {problem}")
 
 
 def parse_toc(raw: bytes, where: str = "") -> list[Entry]:

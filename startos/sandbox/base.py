@@ -27,6 +27,7 @@ from typing import IO, Any
 import msgspec
 
 from startos.errors import StartOSError
+from startos.paths import check_id
 
 
 class SandboxError(StartOSError):
@@ -52,6 +53,13 @@ class SandboxSpec(msgspec.Struct, frozen=True, kw_only=True):
     tmp_dir: Path  # host directory backing the private /tmp
     limits: Limits = Limits()
     network: bool = True
+
+    def __post_init__(self) -> None:
+        # The package id names directories, the namespace, veth pair and cgroup, and each volume
+        # id a directory and a mount point: all of them go through the one id rule first.
+        check_id(self.package_id, "package id")
+        for volume in self.volume_ids:
+            check_id(volume, "volume id")
 
 
 class SandboxProcess(abc.ABC):

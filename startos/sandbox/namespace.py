@@ -53,6 +53,7 @@ import psutil
 from gevent import monkey
 
 import startos
+from startos.paths import safe_child
 
 from . import _cgroups, _netns
 from ._common import (
@@ -224,7 +225,7 @@ class NamespaceSandbox(Sandbox):
             for directory in [spec.code_dir, spec.volumes_dir, spec.run_dir, spec.tmp_dir, self._root_dir()]:
                 Path(directory).mkdir(parents=True, exist_ok=True)
             for volume in spec.volume_ids:
-                Path(spec.volumes_dir, volume).mkdir(parents=True, exist_ok=True)
+                safe_child(spec.volumes_dir, volume, kind="volume id").mkdir(exist_ok=True)
             os.chmod(spec.tmp_dir, 0o1777)  # like any /tmp: a daemon running as another user writes there too
             self._cgroup = _cgroups.create(self.name, spec.limits, parent=self.cgroup_parent)
             self._network = _netns.create(
@@ -275,9 +276,9 @@ class NamespaceSandbox(Sandbox):
         steps.append({"op": "bind", "src": str(spec.code_dir), "dst": CODE, "ro": True})
         steps.append({"op": "dir", "dst": VOLUMES})
         for volume in spec.volume_ids:
-            steps.append(
-                {"op": "bind", "src": str(Path(spec.volumes_dir, volume)), "dst": f"{VOLUMES}/{volume}", "ro": False}
-            )
+            # safe_child: a link planted in volumes/ must not bind a host directory into the sandbox.
+            source = str(safe_child(spec.volumes_dir, volume, kind="volume id"))
+            steps.append({"op": "bind", "src": source, "dst": f"{VOLUMES}/{volume}", "ro": False})
         steps.append({"op": "bind", "src": str(spec.run_dir), "dst": RUN, "ro": False})
         steps.append({"op": "bind", "src": str(spec.tmp_dir), "dst": TMP, "ro": False})
         steps.append({"op": "tmpfs", "dst": "/run", "options": "mode=0755"})

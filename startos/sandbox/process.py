@@ -27,6 +27,8 @@ from typing import IO, Any
 import gevent.subprocess
 import psutil
 
+from startos.paths import safe_child
+
 from . import _linux
 from ._common import (
     PopenProcess,
@@ -60,8 +62,8 @@ class ProcessSandbox(Sandbox):
     def create(self) -> None:
         spec = self.spec
         directories = [spec.code_dir, spec.volumes_dir, spec.run_dir, spec.tmp_dir]
-        directories += [Path(spec.volumes_dir, volume) for volume in spec.volume_ids]
         try:
+            directories += [safe_child(spec.volumes_dir, volume, kind="volume id") for volume in spec.volume_ids]
             for directory in directories:
                 Path(directory).mkdir(parents=True, exist_ok=True)
             os.chmod(spec.tmp_dir, 0o1777)  # like any /tmp: a daemon running as another user writes there too

@@ -25,6 +25,7 @@ from startos.supervision.supervisor import (
     SupervisorError,
     SupervisorEscalated,
 )
+from startos.supervision.threads import in_thread
 
 __all__ = [
     "BRUTAL_KILL",
@@ -46,6 +47,7 @@ __all__ = [
     "demonitor",
     "exit_reason",
     "handles",
+    "in_thread",
     "kill",
     "monitor",
     "wait_exited",

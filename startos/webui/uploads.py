@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from startos.errors import StartOSError
+from startos.paths import check_id, safe_child
 from startos.protocol.errors import ErrorKind
 
 CHUNK = 1024 * 1024
@@ -19,12 +20,18 @@ class UploadError(StartOSError):
 
 
 def receive_upload(environ: dict[str, Any], directory: Path, name: str, limit: int) -> Path:
-    """Copy the request body into ``directory/name.s9pk`` (mode 0600) and return its path."""
+    """Copy the request body into ``directory/name.s9pk`` (mode 0600) and return its path.
+
+    ``name`` comes from the URL: it must be an upload id (one path component of letters, digits,
+    ``_`` and ``-``) before it names a file. Raises :class:`UploadError` or, for a bad name,
+    ``startos.paths.UnsafePathError``.
+    """
+    check_id(name, "upload id")
     length = int(environ.get("CONTENT_LENGTH") or -1)
     if length > limit:
         raise UploadError(f"the upload is {length} bytes; the limit is {limit}")
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path = directory / f"{name}.s9pk"
+    path = safe_child(directory, f"{name}.s9pk", kind="file name")
     stream = environ["wsgi.input"]
     received = 0
     try:

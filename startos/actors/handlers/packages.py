@@ -6,6 +6,7 @@ from typing import Any
 
 from startos.actors.facade import CallContext, FacadeActor
 from startos.actors.registry import rpc
+from startos.actors.services.install import not_a_package_file
 from startos.protocol.packages import (
     Attach,
     AttachParams,
@@ -34,6 +35,7 @@ from startos.protocol.packages import (
 )
 from startos.protocol.rpc import NoParams
 from startos.protocol.store import DbDump
+from startos.s9pk.errors import NotAnS9pkError
 
 INSTALL_TIMEOUT = 600.0
 
@@ -55,9 +57,19 @@ def _installed_version(facade: FacadeActor, params: PackageIdParams, _ctx: CallC
 
 @rpc("package.install")
 def _install(facade: FacadeActor, params: InstallParams, _ctx: CallContext) -> InstallStarted:
-    started: InstallStarted = facade.directory.ask(
-        "services", InstallPackage(path=params.path, accept_new_key=params.accept_new_key), timeout=INSTALL_TIMEOUT
-    )
+    """Install from a path on the server: a regular file (or a link to one) that is an s9pk.
+
+    Whatever keeps the path from being opened or recognised as an s9pk (missing, unreadable, a
+    directory, a FIFO, a device, other bytes) gets one and the same answer, so a client cannot
+    probe which files exist on the server. The archive reader opens without blocking and checks
+    the opened descriptor, so a FIFO answers at once.
+    """
+    try:
+        started: InstallStarted = facade.directory.ask(
+            "services", InstallPackage(path=params.path, accept_new_key=params.accept_new_key), timeout=INSTALL_TIMEOUT
+        )
+    except NotAnS9pkError:
+        raise not_a_package_file(params.path) from None
     return started
 
 

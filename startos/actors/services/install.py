@@ -18,12 +18,14 @@ complete, so a crash or a full disk never leaves a half-unpacked version that lo
 from __future__ import annotations
 
 import base64
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from startos.errors import StartOSError
+from startos.paths import NotRegularFileError, open_regular_file, safe_child, shown
 from startos.protocol.errors import ErrorKind
 from startos.s9pk import ExtendedVersion, Manifest, Package
 from startos.s9pk.signing import fingerprint
@@ -39,6 +41,22 @@ class SignerChanged(InstallError):
     """Raised when an update is signed by another key than the installed version."""
 
     kind = ErrorKind.INVALID_SIGNATURE
+
+
+class NotAPackageFile(InstallError):
+    """Raised when ``package.install`` names a server path that cannot be opened as an s9pk.
+
+    One message for every cause (missing, unreadable, a directory, a FIFO, a device, not an
+    s9pk), so the answer tells a client nothing about which files exist on the server.
+    """
+
+
+def not_a_package_file(path: str) -> NotAPackageFile:
+    """The one answer to a server path that is not a readable package file."""
+    return NotAPackageFile(
+        f"{shown(path)} is not a readable .s9pk file on the server: give the path of a package file"
+        " that startd can read, or upload the file instead (package.sideload)"
+    )
 
 
 @dataclass(frozen=True)
@@ -114,8 +132,11 @@ def compare_versions(installed: str | None, new: str) -> str:
 
 def version_dir(package_dir: Path, version: str) -> Path:
     """Where a version is unpacked. exver's ``:`` and ``#`` are left out of the name: a ``:`` in a
-    path breaks every colon-separated list it lands in (``PYTHONPATH``, ``PATH``)."""
-    return package_dir / "versions" / version.replace("#", "").replace(":", "_")
+    path breaks every colon-separated list it lands in (``PYTHONPATH``, ``PATH``).
+
+    The version comes from a manifest or the state tree, so the name goes through the path gate.
+    """
+    return safe_child(package_dir / "versions", version.replace("#", "").replace(":", "_"), kind="version")
 
 
 def unpack(path: Path, package_dir: Path, version: str) -> Path:
@@ -148,17 +169,23 @@ def keep_archive(path: Path, package_dir: Path, *, move: bool) -> Path:
         if move:
             shutil.move(str(path), tmp)
         else:
-            shutil.copyfile(path, tmp)
+            # The path is the client's: open it as the archive reader does (no FIFO, no device,
+            # checked on the descriptor), since it may have been swapped since it was verified.
+            with os.fdopen(open_regular_file(path), "rb") as source, open(tmp, "wb") as copy:
+                shutil.copyfileobj(source, copy, 1024 * 1024)
         tmp.replace(target)
-    except OSError as exc:
+    except (OSError, NotRegularFileError) as exc:
         tmp.unlink(missing_ok=True)
-        raise InstallError(f"could not store {path.name}: {exc.strerror or exc}") from exc
+        raise InstallError(f"could not store {path.name}: {getattr(exc, 'strerror', None) or exc}") from exc
     return target
 
 
 def create_volumes(package_dir: Path, volume_ids: list[str]) -> None:
+    """One directory per volume id of the manifest (each checked by the path gate)."""
+    volumes = package_dir / "volumes"
+    volumes.mkdir(parents=True, exist_ok=True)
     for volume in volume_ids:
-        (package_dir / "volumes" / volume).mkdir(parents=True, exist_ok=True)
+        safe_child(volumes, volume, kind="volume id").mkdir(exist_ok=True)
 
 
 def snapshot_volumes(package_dir: Path) -> Path | None:
@@ -187,6 +214,8 @@ def drop_snapshot(backup: Path | None) -> None:
 
 
 def remove_package_dir(package_dir: Path) -> None:
+    """Delete a package's directory; ``package_dir`` must come from ``safe_child`` (the manager's
+    ``_package_dir``). rmtree itself refuses a symbolic link and never follows one inside."""
     shutil.rmtree(package_dir, ignore_errors=True)
 
 

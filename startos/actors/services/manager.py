@@ -19,11 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import gevent
+from jsonpointer import escape
 from pykka import ActorRef
 
 from startos.actors.services import dependents, offers
 from startos.actors.services import install as steps
 from startos.actors.services.service import ServiceActor, ServiceError, daemons_name, service_name
+from startos.paths import UnsafePathError, check_id, safe_child, shown
 from startos.protocol.errors import ErrorKind
 from startos.protocol.notifications import Notify
 from startos.protocol.packages import (
@@ -45,7 +47,7 @@ from startos.protocol.packages import (
 from startos.protocol.store import DbApply, DbDump
 from startos.protocol.supervision import ChildSpec, DeleteChild, LookupChild, StartChild, TerminateChild
 from startos.sandbox.base import Limits
-from startos.supervision import Actor, Backoff, Directory, Supervisor, handles
+from startos.supervision import Actor, Backoff, Directory, Supervisor, handles, in_thread
 
 __all__ = ["ServicesActor"]
 
@@ -112,6 +114,7 @@ class ServicesActor(Actor):
             try:
                 inspected = self._pool(steps.inspect, path)
                 package_id = inspected.id
+                self._package_dir(package_id)  # refused here, before anything shows, if unsafe
                 if package_id in self._jobs and not self._jobs[package_id].dead:
                     raise ServiceError(
                         f"{package_id} is already being installed or removed", kind=ErrorKind.INVALID_REQUEST
@@ -164,6 +167,7 @@ class ServicesActor(Actor):
     @handles(CancelInstall)
     def cancel(self, message: CancelInstall) -> None:
         """Stop an install or update job; it rolls back as if it had failed."""
+        check_id(message.id, "package id")  # refused in one line, whatever the id holds
         job = self._jobs.get(message.id)
         if job is None or job.dead:
             raise ServiceError(f"nothing is being installed for {message.id}", kind=ErrorKind.NOT_FOUND)
@@ -301,7 +305,7 @@ class ServicesActor(Actor):
         self, path: Path, inspected: steps.Inspected, kind: str, current: dict[str, Any] | None, *, remove_source: bool
     ) -> None:
         package_id = inspected.id
-        package_dir = self.root / package_id
+        package_dir = self._package_dir(package_id)
         base = f"/public/packageData/{package_id}"
         previous_version = current.get("version") if current else None
         done: set[str] = set()
@@ -452,6 +456,7 @@ class ServicesActor(Actor):
         )
 
     def _remove(self, package_id: str, on_marked: Any = None) -> None:
+        package_dir = self._package_dir(package_id)
         base = f"/public/packageData/{package_id}"
         self._patch([{"op": "replace", "path": f"{base}/stateInfo/state", "value": "removing"}])
         if on_marked is not None:
@@ -463,19 +468,30 @@ class ServicesActor(Actor):
             except Exception as exc:  # noqa: BLE001 (a broken package must still be removable)
                 logger.warning("uninit hook of %s failed; removing it anyway: %s", package_id, exc)
         self._stop_supervisor(package_id)
-        self._pool(steps.remove_package_dir, self.root / package_id)
+        self._pool(steps.remove_package_dir, package_dir)
         self._patch([{"op": "remove", "path": base}])
         self._private_remove(package_id)
 
     def _recover(self) -> None:
-        """At boot: start every installed service; finish or undo what a crash interrupted."""
-        data = self.directory.ask("store", DbDump(pointer="/public/packageData")).value
+        """At boot: start every installed service; finish or undo what a crash interrupted.
+
+        The keys of ``packageData`` are outside data until checked: a key that is not a package
+        id (an absolute path, ``..``, a NUL) or whose directory leads out of the packages root (a
+        planted symbolic link) touches nothing on disk, and its entry leaves the tree.
+        """
+        data = self.directory.ask("store", DbDump(pointer="/public/packageData")).value or {}
         for package_id, entry in data.items():
-            state = entry["stateInfo"]["state"]
-            private = self._private(package_id)
             try:
+                package_dir = self._package_dir(package_id)
+            except UnsafePathError as exc:
+                logger.error("boot: dropped a packageData entry, nothing on disk touched: %s", exc)
+                self._patch([{"op": "remove", "path": f"/public/packageData/{escape(package_id)}"}], missing_ok=True)
+                continue
+            try:
+                state = entry["stateInfo"]["state"]
+                private = self._private(package_id)
                 if state == "installing" or private is None:
-                    self._pool(steps.remove_package_dir, self.root / package_id)
+                    self._pool(steps.remove_package_dir, package_dir)
                     self._patch([{"op": "remove", "path": f"/public/packageData/{package_id}"}])
                     self._private_remove(package_id)
                     continue
@@ -483,8 +499,8 @@ class ServicesActor(Actor):
                     self._remove(package_id)
                     continue
                 if state == "updating":
-                    snapshot = self.root / package_id / "volumes.before-update"
-                    self._pool(steps.restore_volumes, self.root / package_id, snapshot if snapshot.exists() else None)
+                    snapshot = package_dir / "volumes.before-update"
+                    self._pool(steps.restore_volumes, package_dir, snapshot if snapshot.exists() else None)
                     self._patch(
                         [
                             {
@@ -498,7 +514,7 @@ class ServicesActor(Actor):
                     )
                 self._start_supervisor(package_id, version=private["version"])
             except Exception:
-                logger.exception("could not bring %s back at boot", package_id)
+                logger.exception("could not bring %s back at boot", shown(package_id))
         self._jobs.pop("(boot)", None)
 
     def _hook(self, name: str, hook: str, kind: str | None = None, other: str | None = None) -> None:
@@ -521,7 +537,7 @@ class ServicesActor(Actor):
             if private is None:
                 raise ServiceError(f"{package_id} is not installed", kind=ErrorKind.NOT_FOUND)
             version = str(private["version"])
-        directory, package_dir, boot = self.directory, self.root / package_id, self.boot
+        directory, package_dir, boot = self.directory, self._package_dir(package_id), self.boot
         preference, backoff, listen_host = self.sandbox_preference, self.daemon_backoff, self.listen_host
         private = self._private(package_id) or {}
         volumes = tuple(private.get("volumes") or ())
@@ -615,7 +631,12 @@ class ServicesActor(Actor):
             [{"op": "replace", "path": f"{base}/stateInfo/installingInfo/progress", "value": _progress(done, current)}]
         )
 
+    def _package_dir(self, package_id: str) -> Path:
+        """``<packages root>/<id>``, through the path gate: every package path starts here."""
+        return safe_child(self.root, package_id, kind="package id")
+
     def _require_installed(self, package_id: str) -> None:
+        check_id(package_id, "package id")  # ids from requests also name tree pointers and paths
         if self._private(package_id) is None:
             raise ServiceError(f"{package_id} is not installed", kind=ErrorKind.NOT_FOUND)
 
@@ -643,7 +664,7 @@ class ServicesActor(Actor):
     @staticmethod
     def _pool(func: Any, *args: Any, **kwargs: Any) -> Any:
         """Blocking file and hashing work runs on gevent's thread pool, never on the hub."""
-        return gevent.get_hub().threadpool.apply(func, args, kwargs)
+        return in_thread(func, *args, **kwargs)
 
 
 def _answered(reply: Any) -> bool:

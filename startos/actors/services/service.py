@@ -36,6 +36,7 @@ from startos.actors.services.journal import Journal
 from startos.actors.services.offers import critical_task
 from startos.actors.services.service_offers import OffersMixin
 from startos.errors import StartOSError
+from startos.paths import is_valid_id, shown
 from startos.protocol import runtime as wire
 from startos.protocol.notifications import Notify
 from startos.protocol.packages import (
@@ -145,9 +146,7 @@ class ServiceActor(OffersMixin, Actor):
             package_id=self.id,
             code_dir=version_dir(self.dir, self.version),
             volumes_dir=self.dir / "volumes",
-            volume_ids=tuple(sorted(p.name for p in (self.dir / "volumes").iterdir()))
-            if (self.dir / "volumes").exists()
-            else (),
+            volume_ids=self._volume_ids(),
             run_dir=self.dir / "run",
             tmp_dir=self.dir / "tmp",
             limits=self.limits,
@@ -169,6 +168,18 @@ class ServiceActor(OffersMixin, Actor):
         )
         self._publish_offers()
         self.actor_ref.tell(Reconcile())
+
+    def _volume_ids(self) -> tuple[str, ...]:
+        """The volumes on disk that are volume ids; anything else there is never mounted."""
+        volumes = self.dir / "volumes"
+        if not volumes.exists():
+            return ()
+        names = sorted(p.name for p in volumes.iterdir())
+        strangers = [name for name in names if not is_valid_id(name, "volume id")]
+        if strangers:
+            listed = ", ".join(map(shown, strangers))
+            logger.warning("%s: not mounting %s in volumes/ (not volume ids)", self.id, listed)
+        return tuple(name for name in names if name not in strangers)
 
     def _start_runtime(self) -> None:
         assert self.sandbox is not None and self.journal is not None
