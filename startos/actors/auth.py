@@ -3,21 +3,31 @@
 The password is kept only as an Argon2id hash (argon2-cffi) under ``/private/auth``; a session
 is known by the SHA-256 of its token, never the token. Hashing costs ~0.2 s of CPU, so it runs
 on gevent's thread pool and the actor keeps answering session checks (every RPC makes one)
-meanwhile.
+meanwhile. The work off the actor (hashing, verifying) only computes; whatever it learns comes
+back as a message, so the actor's fields change on the actor's own greenlet only.
 
-Rate limit as StartOS: a counter that resets after 20 s without attempts; while it is at 3 or
-more, further attempts are refused (RateLimited) without even checking the password.
+Whether setup is done is whether ``/private/auth/passwordHash`` holds a hash: ``/private`` never
+leaves the server and no client can write it, so no public field can make the server forget it
+has an owner (issue #10).
+
+Rate limit as StartOS, but per client address (see :class:`LoginLimiter`). Sessions expire
+after an idle and an absolute lifetime; a timer sweeps expired ones out of the store.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import argon2
 import gevent
+from gevent.greenlet import Greenlet
+from pykka import ActorDeadError
 
 from startos.errors import StartOSError
 from startos.identity import check_password, new_id, new_token, token_hash
@@ -35,74 +45,306 @@ from startos.protocol.auth import (
     SessionInfo,
     SessionList,
     SetupCompleted,
+    SweepSessions,
 )
+from startos.protocol.base import Message
 from startos.protocol.errors import ErrorKind
 from startos.protocol.store import DbApply, DbDump
 from startos.supervision import Actor, Directory, handles
 
-__all__ = ["AuthActor", "AuthError"]
+__all__ = ["AuthActor", "AuthError", "LoginLimiter"]
 
 logger = logging.getLogger(__name__)
 
-RATE_WINDOW = 20.0
-RATE_ATTEMPTS = 3
-ACTIVITY_WRITE_EVERY = 60.0
+RATE_WINDOW = 20.0  # StartOS: an address's counter resets after this many seconds without attempts
+RATE_ATTEMPTS = 3  # StartOS: while the counter is at this many, further attempts are refused
+GLOBAL_ATTEMPTS = 30  # password checks per RATE_WINDOW from all addresses together (a backstop)
+RATE_TABLE_MAX = 4096  # addresses remembered at once; idle ones are forgotten first
+ACTIVITY_WRITE_EVERY = 60.0  # lastActive reaches the store at most this often per session
+
+DAY = 86400.0
+IDLE_LIFETIME = 14 * DAY  # a session unused this long ends
+ABSOLUTE_LIFETIME = 90 * DAY  # and every session ends this long after its login
+EPHEMERAL_IDLE_LIFETIME = 1 * DAY  # `auth.login {ephemeral: true}`: a shared or borrowed device
+SWEEP_EVERY = 3600.0  # how often expired sessions are removed from the store
+
+Clock = Callable[[], float]
 
 
 class AuthError(StartOSError):
     """Raised when a password is wrong, attempts are rate limited, or setup is missing."""
 
 
-def _now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+def _iso(timestamp: float) -> str:
+    """ISO-8601 UTC to the second, rounded down (a persisted time is never later than the truth)."""
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _parse_iso(text: object) -> float | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def client_key(peer: str) -> str:
+    """The rate-limit key of a client address: the IP itself, or an IPv6 address's /64.
+
+    One host usually holds a whole IPv6 /64, so counting single addresses there would give it
+    2^64 counters. An unparsable peer (e.g. an in-process caller's empty one) is its own key.
+    """
+    try:
+        address = ipaddress.ip_address(peer.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return peer
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+class _Counter:
+    __slots__ = ("attempts", "last")
+
+    def __init__(self, now: float) -> None:
+        self.attempts = 0
+        self.last = now
+
+
+class LoginLimiter:
+    """StartOS's login rate limit, kept per client address, with a global backstop.
+
+    Per address, as StartOS does globally: every attempt counts, the count resets after
+    ``window`` seconds without attempts, and while it is at ``per_address`` further attempts are
+    refused without checking the password. So a guesser locks out only its own address.
+
+    Globally, at most ``global_cap`` password checks run per ``window`` (a sliding window), so a
+    guesser spread over many addresses is slowed too. A successful check gives its slot back
+    and resets its address. An attempt the global cap refuses does not count against its
+    address: it checked nothing, and the owner caught in a flood should not be locked out on top.
+
+    Memory stays bounded: addresses idle for ``window`` are forgotten (they would start from
+    zero anyway), and beyond ``max_addresses`` the least recently seen one is dropped. Dropping
+    a busy address only helps a guesser that controls that many addresses, and the global cap
+    still holds it.
+    """
+
+    def __init__(
+        self,
+        *,
+        window: float = RATE_WINDOW,
+        per_address: int = RATE_ATTEMPTS,
+        global_cap: int = GLOBAL_ATTEMPTS,
+        max_addresses: int = RATE_TABLE_MAX,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.window = window
+        self.per_address = per_address
+        self.global_cap = global_cap
+        self.max_addresses = max_addresses
+        self._clock = clock
+        self._by_address: OrderedDict[str, _Counter] = OrderedDict()  # oldest last attempt first
+        self._checks: deque[float] = deque()  # start times of the password checks in the window
+
+    def __len__(self) -> int:
+        return len(self._by_address)
+
+    def admit(self, peer: str) -> tuple[str, float]:
+        """Count an attempt from ``peer``; raise ``AuthError`` (RateLimited) if it must wait.
+
+        Returns the attempt's key and time, to hand back to :meth:`succeeded`.
+        """
+        now = self._clock()
+        key = client_key(peer)
+        self._forget_idle(now)
+        counter = self._by_address.get(key)
+        if counter is not None and counter.attempts >= self.per_address:
+            self._count(key, counter, now)  # StartOS: trying while locked keeps the lock on
+            raise AuthError(
+                f"too many attempts: wait {self.window:g} seconds without trying, then try again",
+                kind=ErrorKind.RATE_LIMITED,
+            )
+        while self._checks and now - self._checks[0] >= self.window:
+            self._checks.popleft()
+        if len(self._checks) >= self.global_cap:
+            wait = self.window - (now - self._checks[0])
+            raise AuthError(
+                f"too many login attempts on this server right now: wait {max(wait, 1):.0f} seconds, then try again",
+                kind=ErrorKind.RATE_LIMITED,
+            )
+        self._checks.append(now)
+        self._count(key, counter or _Counter(now), now)
+        return key, now
+
+    def succeeded(self, key: str, at: float) -> None:
+        """The password checked at ``at`` was right: reset its address and free its global slot."""
+        self._by_address.pop(key, None)
+        try:
+            self._checks.remove(at)
+        except ValueError:
+            pass  # already out of the window
+
+    def _count(self, key: str, counter: _Counter, now: float) -> None:
+        counter.attempts += 1
+        counter.last = now
+        self._by_address[key] = counter
+        self._by_address.move_to_end(key)
+        while len(self._by_address) > self.max_addresses:
+            self._by_address.popitem(last=False)
+
+    def _forget_idle(self, now: float) -> None:
+        # Ordered by last attempt: the idle ones are at the front.
+        while self._by_address:
+            key, counter = next(iter(self._by_address.items()))
+            if now - counter.last <= self.window:
+                return
+            del self._by_address[key]
 
 
 class _Session:
-    __slots__ = ("ephemeral", "id", "last_active", "last_written", "logged_in", "user_agent")
+    """An open session; times are seconds since the epoch (the actor's clock)."""
 
-    def __init__(self, sid: str, logged_in: str, last_active: str, user_agent: str | None, ephemeral: bool) -> None:
+    __slots__ = ("ephemeral", "id", "last_active", "logged_in", "persisted_active", "user_agent")
+
+    def __init__(self, sid: str, logged_in: float, last_active: float, user_agent: str | None, ephemeral: bool) -> None:
         self.id = sid
         self.logged_in = logged_in
         self.last_active = last_active
+        self.persisted_active = last_active  # what /private/auth/sessions holds as lastActive
         self.user_agent = user_agent
         self.ephemeral = ephemeral
-        self.last_written = time.monotonic()
+
+
+# -- messages from the actor's own work greenlets (not part of the protocol) ------------------
+
+
+class _OpenSession(Message, frozen=True):
+    """The password was right: open the session (and reset the caller's rate limit)."""
+
+    ephemeral: bool
+    user_agent: str | None
+    client: str
+    admitted_at: float
+
+
+class _CommitPassword(Message, frozen=True):
+    """The new password is hashed (and the old one was right): store it, end other sessions."""
+
+    digest: str
+    keep_id: str | None = None
+    client: str | None = None
+    admitted_at: float = 0.0
 
 
 class AuthActor(Actor):
-    """Owns ``/private/auth``: checks passwords, opens and closes sessions."""
+    """Owns ``/private/auth``: checks passwords, opens, expires and closes sessions.
 
-    def __init__(self, directory: Directory) -> None:
+    Lifetimes are in seconds; ``clock`` gives the wall time (sessions are stored with ISO
+    timestamps, so they outlive a restart), ``limiter`` the login rate limit. Tests pass small
+    lifetimes, a controllable clock and their own limiter.
+    """
+
+    def __init__(
+        self,
+        directory: Directory,
+        *,
+        idle_lifetime: float = IDLE_LIFETIME,
+        absolute_lifetime: float = ABSOLUTE_LIFETIME,
+        ephemeral_idle_lifetime: float = EPHEMERAL_IDLE_LIFETIME,
+        sweep_every: float = SWEEP_EVERY,
+        clock: Clock = time.time,
+        limiter: LoginLimiter | None = None,
+    ) -> None:
         super().__init__()
         self.directory = directory
+        self.idle_lifetime = idle_lifetime
+        self.absolute_lifetime = absolute_lifetime
+        self.ephemeral_idle_lifetime = ephemeral_idle_lifetime
+        self.sweep_every = sweep_every
+        self._clock = clock
+        self._limiter = limiter if limiter is not None else LoginLimiter()
         self._hasher = argon2.PasswordHasher()  # argon2id, RFC 9106 low-memory defaults
         self._sessions: dict[str, _Session] = {}  # token hash -> session
         self._set_up = False
-        self._attempts = 0
-        self._last_attempt = -RATE_WINDOW
+        self._sweeper: Greenlet | None = None
 
     def __str__(self) -> str:
         return "AuthActor"
 
     def on_start(self) -> None:
-        root = self.directory.ask("store", DbDump(pointer=""), timeout=30).value
-        self._set_up = root["public"]["serverInfo"].get("id") is not None
-        for sid, entry in (root["private"].get("auth") or {}).get("sessions", {}).items():
-            self._sessions[entry["tokenHash"]] = _Session(
-                sid, entry["loggedIn"], entry["lastActive"], entry.get("userAgent"), ephemeral=False
-            )
+        private = self.directory.ask("store", DbDump(pointer="/private"), timeout=30).value
+        auth = private.get("auth")
+        patch: list[dict[str, Any]] = []
+        if not isinstance(auth, dict):
+            # An explicit "no password yet" that setup tests and replaces in one patch: the
+            # compare-and-set that makes setup happen once, however many wizards race.
+            auth = {"passwordHash": None, "sessions": {}}
+            patch.append({"op": "add", "path": "/private/auth", "value": auth})
+        else:
+            for key, empty in (("passwordHash", None), ("sessions", {})):
+                if key not in auth:
+                    patch.append({"op": "add", "path": f"/private/auth/{key}", "value": empty})
+        self._set_up = _has_hash(auth.get("passwordHash"))
+        now = self._clock()
+        stale = []
+        for sid, entry in (auth.get("sessions") or {}).items():
+            session = self._restore(sid, entry, now)
+            if session is None:
+                stale.append(sid)
+            else:
+                self._sessions[entry["tokenHash"]] = session
+        patch += [{"op": "remove", "path": f"/private/auth/sessions/{sid}"} for sid in stale]
+        if patch:
+            self.directory.ask("store", DbApply(patch=patch), timeout=30)
+        if stale:
+            logger.info("ended expired sessions", extra={"sessions_ended": len(stale)})
+        self._sweeper = gevent.spawn(self._sweep_forever)
+
+    def on_stop(self) -> None:
+        self._stop_sweeper()
+
+    def on_exit(self, reason: Any) -> None:
+        self._stop_sweeper()
+
+    def _restore(self, sid: str, entry: Any, now: float) -> _Session | None:
+        """A stored session, or ``None`` if it is expired or unreadable.
+
+        Its idle clock runs from the stored ``lastActive``, which lags the real last activity
+        by up to ``ACTIVITY_WRITE_EVERY``: a restart can only shorten a session, never extend
+        it. Times in the future (a clock set back) count as now, for the same reason.
+        """
+        if not isinstance(entry, dict) or not isinstance(entry.get("tokenHash"), str):
+            return None
+        logged_in = _parse_iso(entry.get("loggedIn"))
+        if logged_in is None:
+            return None
+        logged_in = min(logged_in, now)
+        last_active = _parse_iso(entry.get("lastActive"))
+        last_active = logged_in if last_active is None else min(max(last_active, logged_in), now)
+        user_agent = entry.get("userAgent")
+        session = _Session(
+            sid, logged_in, last_active, user_agent if isinstance(user_agent, str) else None, ephemeral=False
+        )
+        return None if now >= self._expires_at(session) else session
 
     # -- setup ---------------------------------------------------------------------------------
 
     @handles(IsSetUp)
     def is_set_up(self, _message: IsSetUp) -> bool:
-        """True once initial setup is complete."""
+        """True once initial setup is complete (a password hash exists in ``/private``)."""
         return self._set_up
 
     @handles(SetupCompleted)
     def setup_completed(self, _message: SetupCompleted) -> None:
-        """Setup committed its patch: logins are possible from now on."""
-        self._set_up = True
+        """Setup committed its patch: re-read ``/private`` (not the teller's word) to know it."""
+        stored = self.directory.ask("store", DbDump(pointer="/private/auth/passwordHash")).value
+        self._set_up = _has_hash(stored)
 
     @handles(HashPassword)
     def hash_password(self, message: HashPassword) -> None:
@@ -114,41 +356,71 @@ class AuthActor(Actor):
 
     @handles(Login)
     def login(self, message: Login) -> None:
-        """Verify the password (rate limited) and open a session; replies with ``NewSession``."""
+        """Verify the password (rate limited per address) and open a session; replies with ``NewSession``."""
         if not self._set_up:
             raise AuthError("the server is not set up yet: complete setup first", kind=ErrorKind.UNINITIALIZED)
-        self._count_attempt()
+        client, admitted_at = self._limiter.admit(message.peer)
+        opened = _OpenSession(
+            ephemeral=message.ephemeral, user_agent=message.user_agent, client=client, admitted_at=admitted_at
+        )
 
-        def verify_and_open() -> NewSession:
+        def verify_then_open() -> NewSession:
             self._verify(message.password)
-            return self._open(message.ephemeral, message.user_agent)
+            session: NewSession = self.actor_ref.ask(opened, block=True, timeout=30)
+            return session
 
-        self.answer_later(verify_and_open)
+        self.answer_later(verify_then_open)
+
+    @handles(_OpenSession)
+    def _open_session(self, message: _OpenSession) -> NewSession:
+        """Open a session for a caller whose password was right (sent by ``login``'s greenlet)."""
+        self._limiter.succeeded(message.client, message.admitted_at)
+        token = new_token()
+        now = self._clock()
+        session = _Session(new_id(), now, now, message.user_agent, message.ephemeral)
+        digest = token_hash(token)
+        if not message.ephemeral:
+            stamp = _iso(now)
+            entry = {"tokenHash": digest, "loggedIn": stamp, "lastActive": stamp, "userAgent": message.user_agent}
+            self.directory.ask(
+                "store", DbApply(patch=[{"op": "add", "path": f"/private/auth/sessions/{session.id}", "value": entry}])
+            )
+        self._sessions[digest] = session
+        return NewSession(id=session.id, token=token)
 
     @handles(CheckSession)
     def check_session(self, message: CheckSession) -> str | None:
-        """The session id of ``token``, or ``None``; notes the activity."""
+        """The session id of ``token``, or ``None`` (also once it has expired); notes the activity."""
         if not message.token:
             return None
-        session = self._sessions.get(token_hash(message.token))
+        digest = token_hash(message.token)
+        session = self._sessions.get(digest)
         if session is None:
             return None
-        session.last_active = _now_iso()
-        if not session.ephemeral and time.monotonic() - session.last_written > ACTIVITY_WRITE_EVERY:
-            session.last_written = time.monotonic()
+        now = self._clock()
+        if now >= self._expires_at(session):
+            self._expire([digest])
+            return None
+        session.last_active = now
+        if not session.ephemeral and now - session.persisted_active > ACTIVITY_WRITE_EVERY:
+            session.persisted_active = now
             self.directory.tell(
                 "store",
                 DbApply(
                     patch=[
-                        {
-                            "op": "replace",
-                            "path": f"/private/auth/sessions/{session.id}/lastActive",
-                            "value": session.last_active,
-                        }
+                        {"op": "replace", "path": f"/private/auth/sessions/{session.id}/lastActive", "value": _iso(now)}
                     ]
                 ),
             )
         return session.id
+
+    @handles(SweepSessions)
+    def sweep_sessions(self, _message: SweepSessions) -> int:
+        """End every expired session; replies with how many ended."""
+        now = self._clock()
+        expired = [digest for digest, s in self._sessions.items() if now >= self._expires_at(s)]
+        self._expire(expired)
+        return len(expired)
 
     @handles(Logout)
     def logout(self, message: Logout) -> None:
@@ -159,12 +431,18 @@ class AuthActor(Actor):
 
     @handles(ListSessions)
     def list_sessions(self, message: ListSessions) -> SessionList:
-        """Every open session, with the caller's marked as current."""
+        """Every open session with when it expires, the caller's marked as current."""
+        self.sweep_sessions(SweepSessions())
         current = self._sessions.get(token_hash(message.current_token)) if message.current_token else None
         return SessionList(
             current=current.id if current else None,
             sessions={
-                s.id: SessionInfo(logged_in=s.logged_in, last_active=s.last_active, user_agent=s.user_agent)
+                s.id: SessionInfo(
+                    logged_in=_iso(s.logged_in),
+                    last_active=_iso(s.last_active),
+                    expires_at=_iso(self._expires_at(s)),
+                    user_agent=s.user_agent,
+                )
                 for s in self._sessions.values()
             },
         )
@@ -182,11 +460,19 @@ class AuthActor(Actor):
 
     @handles(ChangePassword)
     def change_password(self, message: ChangePassword) -> None:
-        """Replace the password after checking the old one; other sessions end."""
+        """Replace the password after checking the old one (rate limited like login); other sessions end."""
         check_password(message.new_password, "new password")
-        self._count_attempt()
+        client, admitted_at = self._limiter.admit(message.peer)
         keep = self._sessions.get(token_hash(message.keep_token)) if message.keep_token else None
-        self.answer_later(self._replace_password, message.new_password, message.old_password, keep)
+        keep_id = keep.id if keep is not None else None
+
+        def verify_then_replace() -> None:
+            self._verify(message.old_password)
+            digest = self._hash(message.new_password)
+            commit = _CommitPassword(digest=digest, keep_id=keep_id, client=client, admitted_at=admitted_at)
+            self.actor_ref.ask(commit, block=True, timeout=30)
+
+        self.answer_later(verify_then_replace)
 
     @handles(ResetPassword)
     def reset_password(self, message: ResetPassword) -> None:
@@ -194,27 +480,40 @@ class AuthActor(Actor):
         if not self._set_up:
             raise AuthError("the server is not set up yet: complete setup first", kind=ErrorKind.UNINITIALIZED)
         check_password(message.new_password, "new password")
-        self.answer_later(self._replace_password, message.new_password, None, None)
+
+        def replace() -> None:
+            self.actor_ref.ask(_CommitPassword(digest=self._hash(message.new_password)), block=True, timeout=30)
+
+        self.answer_later(replace)
+
+    @handles(_CommitPassword)
+    def _commit_password(self, message: _CommitPassword) -> None:
+        """Store a new password hash and end the other sessions (sent by the password greenlets)."""
+        if message.client is not None:
+            self._limiter.succeeded(message.client, message.admitted_at)
+        # The sessions to end are chosen now, on the actor: one opened while hashing ends too.
+        others = {h: s for h, s in self._sessions.items() if s.id != message.keep_id}
+        patch: list[dict[str, Any]] = [{"op": "replace", "path": "/private/auth/passwordHash", "value": message.digest}]
+        patch += [
+            {"op": "remove", "path": f"/private/auth/sessions/{s.id}"} for s in others.values() if not s.ephemeral
+        ]
+        self.directory.ask("store", DbApply(patch=patch))
+        for digest in others:
+            del self._sessions[digest]
+        logger.info("master password changed", extra={"sessions_ended": len(others)})
 
     # -- mechanics -----------------------------------------------------------------------------
 
-    def _count_attempt(self) -> None:
-        now = time.monotonic()
-        if now - self._last_attempt > RATE_WINDOW:
-            self._attempts = 0
-        self._last_attempt = now
-        self._attempts += 1
-        if self._attempts > RATE_ATTEMPTS:
-            raise AuthError(
-                f"too many attempts: wait {RATE_WINDOW:g} seconds without trying, then try again",
-                kind=ErrorKind.RATE_LIMITED,
-            )
+    def _expires_at(self, session: _Session) -> float:
+        idle = self.ephemeral_idle_lifetime if session.ephemeral else self.idle_lifetime
+        return min(session.last_active + idle, session.logged_in + self.absolute_lifetime)
 
     def _hash(self, password: str) -> str:
         result: str = gevent.get_hub().threadpool.apply(self._hasher.hash, (password,))
         return result
 
     def _verify(self, password: str) -> None:
+        """Raise ``AuthError`` unless ``password`` matches the stored hash (runs off the actor)."""
         stored = self.directory.ask("store", DbDump(pointer="/private/auth/passwordHash")).value
 
         def verify() -> bool:
@@ -223,40 +522,45 @@ class AuthActor(Actor):
             except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
                 return False
 
-        if not gevent.get_hub().threadpool.apply(verify):
+        if not _has_hash(stored) or not gevent.get_hub().threadpool.apply(verify):
             raise AuthError("the password is incorrect", kind=ErrorKind.INCORRECT_PASSWORD)
-        self._attempts = 0
-
-    def _open(self, ephemeral: bool, user_agent: str | None) -> NewSession:
-        token = new_token()
-        now = _now_iso()
-        session = _Session(new_id(), now, now, user_agent, ephemeral)
-        digest = token_hash(token)
-        if not ephemeral:
-            entry = {"tokenHash": digest, "loggedIn": now, "lastActive": now, "userAgent": user_agent}
-            self.directory.ask(
-                "store", DbApply(patch=[{"op": "add", "path": f"/private/auth/sessions/{session.id}", "value": entry}])
-            )
-        self._sessions[digest] = session
-        return NewSession(id=session.id, token=token)
 
     def _close(self, sessions: list[_Session]) -> None:
-        for session in sessions:
-            self._sessions = {h: s for h, s in self._sessions.items() if s is not session}
+        """End sessions on request (logout, kill): durable before the caller hears back."""
+        ended = {id(s) for s in sessions}
+        self._sessions = {h: s for h, s in self._sessions.items() if id(s) not in ended}
         stored = [s for s in sessions if not s.ephemeral]
         if stored:
             self.directory.ask(
                 "store", DbApply(patch=[{"op": "remove", "path": f"/private/auth/sessions/{s.id}"} for s in stored])
             )
 
-    def _replace_password(self, new: str, old: str | None, keep: _Session | None) -> None:
-        if old is not None:
-            self._verify(old)
-        digest = self._hash(new)
-        others = [s for s in self._sessions.values() if s is not keep]
-        patch: list[dict[str, Any]] = [{"op": "replace", "path": "/private/auth/passwordHash", "value": digest}]
-        patch += [{"op": "remove", "path": f"/private/auth/sessions/{s.id}"} for s in others if not s.ephemeral]
-        self.directory.ask("store", DbApply(patch=patch))
-        for session in others:
-            self._sessions = {h: s for h, s in self._sessions.items() if s is not session}
-        logger.info("master password changed", extra={"sessions_ended": len(others)})
+    def _expire(self, digests: list[str]) -> None:
+        """Forget expired sessions; told, not asked: an entry a crash leaves behind expires again at load."""
+        stored = []
+        for digest in digests:
+            session = self._sessions.pop(digest)
+            if not session.ephemeral:
+                stored.append(session)
+        if stored:
+            self.directory.tell(
+                "store", DbApply(patch=[{"op": "remove", "path": f"/private/auth/sessions/{s.id}"} for s in stored])
+            )
+
+    def _sweep_forever(self) -> None:
+        # The timer only sends a message: the sweep itself runs on the actor, like every change.
+        while True:
+            gevent.sleep(self.sweep_every)
+            try:
+                self.actor_ref.tell(SweepSessions())
+            except ActorDeadError:
+                return
+
+    def _stop_sweeper(self) -> None:
+        sweeper, self._sweeper = self._sweeper, None
+        if sweeper is not None:
+            sweeper.kill(block=False)
+
+
+def _has_hash(value: object) -> bool:
+    return isinstance(value, str) and bool(value)

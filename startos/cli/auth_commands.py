@@ -62,7 +62,7 @@ def session_group() -> None:
 @session_group.command("list")
 @pass_ctx
 def session_list(ctx: Context) -> None:
-    """List active sessions; the current one is marked with *."""
+    """List active sessions and when each expires unless used; the current one is marked with *."""
     result = ctx.call("auth.session.list")
     if ctx.format == "json":
         emit(result, "json")
@@ -72,11 +72,12 @@ def session_list(ctx: Context) -> None:
             ("* " if sid == result["current"] else "  ") + sid,
             info["loggedIn"],
             info["lastActive"],
+            info.get("expiresAt") or "",
             info.get("userAgent") or "",
         ]
         for sid, info in sorted(result["sessions"].items(), key=lambda item: item[1]["loggedIn"])
     ]
-    table(rows, ["id", "logged in", "last active", "user agent"])
+    table(rows, ["id", "logged in", "last active", "expires", "user agent"])
 
 
 @session_group.command("kill")

@@ -43,8 +43,16 @@ class LoginParams(Params, frozen=True):
 
 
 class SessionInfo(Result, frozen=True):
+    """One open session; times are ISO-8601 UTC.
+
+    ``expires_at`` is when the server ends it unless it is used again: the earlier of its idle
+    expiry (last activity plus the idle lifetime) and its absolute expiry (login plus the
+    absolute lifetime).
+    """
+
     logged_in: str
     last_active: str
+    expires_at: str
     user_agent: str | None = None
 
 
@@ -93,7 +101,12 @@ method(
 )
 method("auth.login", "Log in with the master password; sets the `session` cookie.", LoginParams, None, auth=False)
 method("auth.logout", "End the current session.", NoParams, None)
-method("auth.session.list", "Every active session; `current` is the caller's.", NoParams, SessionList)
+method(
+    "auth.session.list",
+    "Every active session and when it expires; `current` is the caller's.",
+    NoParams,
+    SessionList,
+)
 method("auth.session.kill", "End the given sessions.", SessionKillParams, None)
 method(
     "auth.change-password",
@@ -132,11 +145,12 @@ class HashPassword(Message, frozen=True):
 
 
 class Login(Message, frozen=True):
-    """Check the password (rate limited); reply with a ``NewSession``."""
+    """Check the password (rate limited per ``peer``, the client's address); reply with a ``NewSession``."""
 
     password: str
     ephemeral: bool = False
     user_agent: str | None = None
+    peer: str = ""
 
 
 class NewSession(msgspec.Struct, frozen=True):
@@ -163,17 +177,24 @@ class KillSessions(Message, frozen=True):
 
 
 class ChangePassword(Message, frozen=True):
+    """Check the old password (rate limited per ``peer``, like ``Login``), then set the new one."""
+
     old_password: str
     new_password: str
     keep_token: str | None = None
+    peer: str = ""
 
 
 class ResetPassword(Message, frozen=True):
     new_password: str
 
 
+class SweepSessions(Message, frozen=True):
+    """End every session past its idle or absolute lifetime (AuthActor's own timer sends it)."""
+
+
 class IsSetUp(Message, frozen=True):
-    """Reply ``True`` once initial setup has completed."""
+    """Reply ``True`` once initial setup has completed (a password hash exists in ``/private``)."""
 
 
 class SetupCompleted(Message, frozen=True):

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from startos.actors.facade import CallContext, FacadeActor, WithCookie
+from startos.actors.patching import PatchError
 from startos.actors.registry import rpc
 from startos.identity import check_password, check_server_name, hostname_label, new_id
 from startos.protocol.auth import (
@@ -71,21 +72,29 @@ def _setup_execute(facade: FacadeActor, params: SetupExecuteParams, _ctx: CallCo
         ca = _if_present(facade, "certs", lambda: _certs().CreateAuthority(name=name))
         key_pem, jwk = _server_key()
         server_id = new_id(8)
-        facade.ask(
-            "store",
-            DbApply(
-                patch=[
-                    # The test makes setup happen once, even if two wizards race.
-                    {"op": "test", "path": "/public/serverInfo/id", "value": None},
-                    {"op": "replace", "path": "/public/serverInfo/id", "value": server_id},
-                    {"op": "replace", "path": "/public/serverInfo/name", "value": name},
-                    {"op": "replace", "path": "/public/serverInfo/hostname", "value": label},
-                    {"op": "replace", "path": "/public/serverInfo/pubkey", "value": jwk},
-                    {"op": "add", "path": "/private/auth", "value": {"passwordHash": password_hash, "sessions": {}}},
-                    {"op": "add", "path": "/private/serverKey", "value": key_pem},
-                ]
-            ),
-        )
+        try:
+            facade.ask(
+                "store",
+                DbApply(
+                    patch=[
+                        # Compare-and-set on /private (AuthActor writes the null at boot): setup
+                        # happens once even if two wizards race, and no public field, whoever
+                        # wrote it, can make it run again over an existing password (issue #10).
+                        {"op": "test", "path": "/private/auth/passwordHash", "value": None},
+                        {"op": "replace", "path": "/private/auth/passwordHash", "value": password_hash},
+                        {"op": "add", "path": "/private/auth/sessions", "value": {}},
+                        {"op": "add", "path": "/public/serverInfo/id", "value": server_id},
+                        {"op": "replace", "path": "/public/serverInfo/name", "value": name},
+                        {"op": "replace", "path": "/public/serverInfo/hostname", "value": label},
+                        {"op": "replace", "path": "/public/serverInfo/pubkey", "value": jwk},
+                        {"op": "add", "path": "/private/serverKey", "value": key_pem},
+                    ]
+                ),
+            )
+        except PatchError as exc:
+            if _password_stored(facade):
+                raise RpcError(ErrorKind.INVALID_REQUEST, "setup is already complete: log in instead") from None
+            raise RpcError(exc.kind, f"setup could not be saved: {exc}") from None
         facade.directory.tell("auth", SetupCompleted())
         _if_present(facade, "certs", lambda: _certs().IssueServerCert(hostname=address))
         _if_present(facade, "mdns", lambda: _mdns().Advertise(hostname=label), tell=True)
@@ -102,10 +111,18 @@ def _setup_execute(facade: FacadeActor, params: SetupExecuteParams, _ctx: CallCo
     )
 
 
+def _password_stored(facade: FacadeActor) -> bool:
+    """Whether ``/private`` holds a password hash: the one source of "setup is done"."""
+    auth = facade.ask("store", DbDump(pointer="/private")).value.get("auth")
+    stored = auth.get("passwordHash") if isinstance(auth, dict) else None
+    return isinstance(stored, str) and bool(stored)
+
+
 @rpc("auth.login")
 def _login(facade: FacadeActor, params: LoginParams, ctx: CallContext) -> WithCookie:
+    # The caller's address keys the rate limit: a guesser locks out only itself.
     session: NewSession = facade.ask(
-        "auth", Login(password=params.password, ephemeral=params.ephemeral, user_agent=ctx.user_agent)
+        "auth", Login(password=params.password, ephemeral=params.ephemeral, user_agent=ctx.user_agent, peer=ctx.peer)
     )
     return WithCookie(result=None, token=session.token, persistent=not params.ephemeral)
 
@@ -132,7 +149,9 @@ def _session_kill(facade: FacadeActor, params: SessionKillParams, _ctx: CallCont
 def _change_password(facade: FacadeActor, params: ChangePasswordParams, ctx: CallContext) -> None:
     facade.ask(
         "auth",
-        ChangePassword(old_password=params.old_password, new_password=params.new_password, keep_token=ctx.session),
+        ChangePassword(
+            old_password=params.old_password, new_password=params.new_password, keep_token=ctx.session, peer=ctx.peer
+        ),
     )
 
 

@@ -1,6 +1,6 @@
 // System: about this server, general settings (name, language), password and sessions.
 import { html, useCallback, useEffect, useState } from "../html.js";
-import { LANGUAGES, formatRelative, setLanguage, t } from "../i18n.js";
+import { LANGUAGES, formatDate, formatRelative, setLanguage, t } from "../i18n.js";
 import { call } from "../rpc.js";
 import { Alert, Button, Card, CopyButton, Field, Icon, LanguageSelect, PasswordInput, Spinner, UsernameHint, errorText, localAddress } from "../ui.js";
 import { PASSWORD_MAX, PASSWORD_MIN, nameProblem, passwordLength } from "./setup.js";
@@ -201,6 +201,7 @@ function Sessions({ version }) {
         <div class="session-main">
           <strong title=${session.userAgent || ""}>${describeAgent(session.userAgent)}</strong>
           <span class="muted small">${t("system.loggedIn", { when: formatRelative(session.loggedIn) })}${" · "}${t("system.lastActive", { when: formatRelative(session.lastActive) })}</span>
+          ${session.expiresAt ? html`<span class="muted small" data-testid="session-expires" title=${formatDate(session.expiresAt)}>${t("system.expires", { when: formatRelative(session.expiresAt) })}</span>` : null}
         </div>
         ${id === list.current ? html`<span class="pill pill-accent">${t("system.thisSession")}</span>`
           : html`<${Button} variant="ghost" size="sm" loading=${busy === id} onClick=${() => kill([id], id)}>${t("system.kill")}</${Button}>`}
