@@ -18,7 +18,7 @@ POLL = 0.05  # seconds between looks at the log file
 class Daemon:
     """A ``startd`` subprocess on a free port; ``url`` is known once it logged ``startd ready``."""
 
-    def __init__(self, data_dir: Path, log: Path) -> None:
+    def __init__(self, data_dir: Path, log: Path, *, bind: str = "127.0.0.1:0") -> None:
         self.data_dir = data_dir
         self.log_path = log
         self.url = ""
@@ -29,7 +29,7 @@ class Daemon:
                 "--data-dir",
                 str(data_dir),
                 "--bind",
-                "127.0.0.1:0",
+                bind,
                 "--log-format",
                 "json",
                 "--no-mdns",
@@ -59,6 +59,24 @@ class Daemon:
                 raise AssertionError(f"startd exited with {self.proc.returncode}:\n{self.log_path.read_text()}")
             time.sleep(POLL)  # polling a log file written by another process, with a deadline
         raise AssertionError(f"startd not ready within {timeout} s:\n{self.log_path.read_text()}")
+
+    def wait_for(self, msg: str, *, after: int = 0, timeout: float = 30.0) -> dict[str, Any]:
+        """The first log entry with this ``msg`` among those after the first ``after`` entries."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for entry in self.log_entries()[after:]:
+                if entry.get("msg") == msg:
+                    return entry
+            if self.proc.poll() is not None:
+                raise AssertionError(f"startd exited with {self.proc.returncode}:\n{self.log_path.read_text()}")
+            time.sleep(POLL)  # polling a log file written by another process, with a deadline
+        raise AssertionError(f"startd logged no {msg!r} within {timeout} s:\n{self.log_path.read_text()}")
+
+    def wait_diagnostic(self, timeout: float = 30.0) -> dict[str, Any]:
+        """Wait for "startd in diagnostic mode" (the state tree did not load); sets ``url``."""
+        entry = self.wait_for("startd in diagnostic mode", timeout=timeout)
+        self.url = entry["url"]
+        return entry
 
     def cli_argv(self) -> list[str]:
         """start-cli as root on this machine: it presents the local cookie file."""

@@ -147,7 +147,7 @@ class FacadeActor(Actor):
         try:
             # Access first: an anonymous caller learns nothing, not even whether its params were valid.
             context = self._admit(spec, context)
-            parsed = self._parse(spec, params)
+            parsed = self.parse_params(spec, params)
             result = handler(self, parsed, context)
             cookie = None
             if isinstance(result, WithCookie):
@@ -202,7 +202,8 @@ class FacadeActor(Actor):
         return self._locks.setdefault(name, Semaphore())
 
     @staticmethod
-    def _parse(spec: MethodSpec, params: Any) -> Any:
+    def parse_params(spec: MethodSpec, params: Any) -> Any:
+        """``params`` as the method's typed params struct, or ``RpcError`` (INVALID_PARAMS)."""
         if params is None or params == []:
             params = {}
         if not isinstance(params, dict):

@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from pykka import ActorRef
 
 from startos.actors.auth import AuthActor
 from startos.actors.certificates import CertificateActor
+from startos.actors.diagnostic import DiagnosticFacadeActor, LogRing, diagnostic_error, one_line
 from startos.actors.facade import FacadeActor
 from startos.actors.mdns import MdnsActor
 from startos.actors.notifications import NotificationActor
 from startos.actors.proxy import ProxyActor
 from startos.actors.services.manager import ServicesActor
-from startos.actors.store import StoreActor
+from startos.actors.store import StoreActor, StoreError
+from startos.errors import StartOSError
+from startos.protocol.errors import ErrorKind
 from startos.protocol.supervision import ChildSpec
 from startos.supervision import Directory, Supervisor, kill, wait_exited, wait_started
 
-__all__ = ["Tree", "TreeConfig", "start_tree"]
+__all__ = ["StateLoadError", "Tree", "TreeConfig", "start_diagnostic_tree", "start_tree"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +49,8 @@ class TreeConfig:
     daemon_backoff: Any = None
     tls_host: str | None = None  # None: the same host as HTTP
     tls_port: int | None = None  # None: no HTTPS server
+    # Host names served besides IP literals, localhost and <hostname>.local (startd --allow-host).
+    allowed_hosts: tuple[str, ...] = ()
 
     @property
     def db_path(self) -> Path:
@@ -123,22 +130,16 @@ def child_specs(config: TreeConfig, directory: Directory) -> list[ChildSpec]:
         specs = [spec for spec in specs if spec.id != "mdns"]
     if config.port is not None:
         from startos.webui.policy import LocalCookie
-        from startos.webui.server import WebServerActor
 
         local_cookie = LocalCookie(config.local_cookie_path)
-        port = config.port
         specs.append(
-            ChildSpec(
-                id="web",
-                start=lambda: WebServerActor.start(
-                    directory,
-                    config.host,
-                    port,
-                    max_body=config.max_body,
-                    local_cookie=local_cookie,
-                    tls_port=config.tls_port,
-                    upload_dir=config.data_dir / "tmp" / "uploads",
-                ),
+            _web_spec(
+                config,
+                directory,
+                local_cookie=local_cookie,
+                tls_port=config.tls_port,
+                upload_dir=config.data_dir / "tmp" / "uploads",
+                allowed_hosts=config.allowed_hosts,
             )
         )
     if config.tls_port is not None:
@@ -146,6 +147,7 @@ def child_specs(config: TreeConfig, directory: Directory) -> list[ChildSpec]:
 
         tls_host, tls_port = config.tls_host or config.host, config.tls_port
         tls_options: dict[str, Any] = {"max_body": config.max_body, "upload_dir": config.data_dir / "tmp" / "uploads"}
+        tls_options["allowed_hosts"] = config.allowed_hosts
         if config.port is not None:
             tls_options["local_cookie"] = local_cookie  # the same app as over HTTP, same cookie file
         specs.append(
@@ -157,14 +159,154 @@ def child_specs(config: TreeConfig, directory: Directory) -> list[ChildSpec]:
     return specs
 
 
+def _web_spec(config: TreeConfig, directory: Directory, **app_options: Any) -> ChildSpec:
+    """The plain-HTTP web server on ``--bind`` (``config.port`` is set), serving one app."""
+    from startos.webui.server import WebServerActor
+
+    host, port, max_body = config.host, config.port, config.max_body
+    assert port is not None
+    return ChildSpec(
+        id="web", start=lambda: WebServerActor.start(directory, host, port, max_body=max_body, **app_options)
+    )
+
+
+class StateLoadError(StartOSError):
+    """Raised by ``start_tree`` when the state tree cannot be loaded from the data directory.
+
+    A damaged database file, a revision that does not apply, a snapshot too deep to decode or a
+    newer schema: ``startd`` then serves diagnostic mode instead of exiting. The message is one
+    line; the original error is the ``__cause__``.
+    """
+
+    kind = ErrorKind.DATABASE
+
+
+class _BootRecorder:
+    """Keeps each child's first ref while the tree boots, to tell afterwards which one failed and why.
+
+    The root's own failure only says "child X failed to start" as text; the child's exit reason
+    still holds the exception (a ``StoreError`` or not), which decides diagnostic mode vs exit.
+    """
+
+    def __init__(self) -> None:
+        self.refs: dict[str, ActorRef[Any]] | None = {}
+
+    def wrap(self, spec: ChildSpec) -> ChildSpec:
+        start = spec.start
+
+        def recorded() -> ActorRef[Any]:
+            ref: ActorRef[Any] = start()
+            if self.refs is not None:
+                self.refs.setdefault(spec.id, ref)
+            return ref
+
+        return msgspec.structs.replace(spec, start=recorded)
+
+    def done(self) -> None:
+        self.refs = None  # later restarts record nothing: no dead refs kept for the tree's life
+
+    def state_failure(self) -> BaseException | None:
+        """Why the state could not load: the store's start failure, or any child's ``StoreError``."""
+        for child_id, ref in (self.refs or {}).items():
+            # The root stopped every child before failing; the failed one may still be finishing.
+            reason = wait_exited(ref, timeout=5.0)
+            if reason is None or not reason.abnormal:
+                continue
+            if isinstance(reason.exception, StoreError):
+                return reason.exception
+            if child_id == "store":  # e.g. a decoder's RecursionError, or no access to the db folder
+                return reason.exception or StoreError(f"the state database could not be opened: {reason}")
+        return None
+
+
 def start_tree(config: TreeConfig) -> Tree:
-    """Boot the tree and wait until every child has started (raises if one could not)."""
+    """Boot the tree and wait until every child has started (raises if one could not).
+
+    Raises ``StateLoadError`` when the failure is the state tree's (diagnostic mode can help);
+    any other failure (a port in use, a missing permission) is raised as it is.
+    """
     config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     directory = Directory()
     specs = child_specs(config, directory)
     if config.only is not None:
         specs = [spec for spec in specs if spec.id in config.only]
+    boot = _BootRecorder()
+    specs = [boot.wrap(spec) for spec in specs]
     root = Supervisor.start("root", specs, strategy="rest_for_one", intensity=5, period=10.0, directory=directory)
-    wait_started(root, timeout=60)
+    try:
+        wait_started(root, timeout=60)
+    except Exception:
+        cause = boot.state_failure()
+        if cause is None:
+            raise
+        kind = cause.kind if isinstance(cause, StartOSError) else ErrorKind.DATABASE
+        raise StateLoadError(one_line(cause), kind=kind) from cause
+    finally:
+        boot.done()
     directory.register("root", root)
     return Tree(config=config, root=root, directory=directory)
+
+
+DIAGNOSTIC_PAGE = "diagnostic.html"
+
+
+def start_diagnostic_tree(
+    config: TreeConfig,
+    error: StateLoadError,
+    *,
+    logs: LogRing | None = None,
+    on_restart: Callable[[], None] | None = None,
+) -> Tree:
+    """Boot the diagnostic tree: a facade that explains ``error``, and the web server on ``--bind``.
+
+    No store and no services; no HTTPS either: like the setup wizard, the page is served over
+    ``--bind`` to whoever can reach it (what it shows is public), while what needs trust (logs,
+    restart) needs the local cookie file, written anew as at every start.
+    """
+    from startos.webui.policy import LocalCookie
+
+    directory = Directory()
+    report = diagnostic_error(error)
+    specs = [
+        ChildSpec(id="facade", start=lambda: DiagnosticFacadeActor.start(report, logs=logs, on_restart=on_restart))
+    ]
+    if config.port is not None:
+        specs.append(
+            _web_spec(
+                config,
+                directory,
+                local_cookie=LocalCookie(config.local_cookie_path),
+                allowed_hosts=(*config.allowed_hosts, *certificate_names(config.data_dir)),
+                index_page=DIAGNOSTIC_PAGE,
+            )
+        )
+    root = Supervisor.start("diagnostic", specs, strategy="one_for_one", intensity=5, period=10.0, directory=directory)
+    wait_started(root, timeout=30)
+    directory.register("root", root)
+    return Tree(config=config, root=root, directory=directory)
+
+
+def certificate_names(data_dir: Path) -> tuple[str, ...]:
+    """The DNS names of the server certificate mirrored to ``<data dir>/tls/`` (none if there is none).
+
+    Diagnostic mode cannot read the hostname from the state tree, yet users reach the server by
+    ``<hostname>.local``: the certificate issued for it still names it, so the Host check (the
+    DNS-rebinding guard) keeps answering to it.
+    """
+    from startos.net.certs import CertificateError, san_dns_names
+    from startos.webui.hardening import normalize_host_name
+
+    try:
+        names = san_dns_names((data_dir / "tls" / "server.crt").read_bytes())
+    except FileNotFoundError:
+        return ()  # never set up: IP addresses and localhost still work
+    except (OSError, CertificateError) as exc:
+        logger.warning("could not read the names of the server certificate: %s", exc)
+        return ()
+    known = []
+    for name in names:
+        try:
+            known.append(normalize_host_name(name))
+        except ValueError:
+            continue  # e.g. a wildcard: not a name the Host check compares
+    return tuple(known)

@@ -223,6 +223,7 @@ EXTENSIONS = (
     "startos.cli.package_commands",
     "startos.cli.action_commands",  # after package_commands: it adds to the package group
     "startos.cli.s9pk_commands",
+    "startos.cli.diagnostic_commands",
 )
 
 

@@ -43,6 +43,7 @@ class ErrorKind(IntEnum):
     INVALID_REQUEST = 38
     MIGRATION_FAILED = 39
     UNINITIALIZED = 40
+    DIAGNOSTIC_MODE = 51
     DUPLICATE = 53
     INCOHERENT = 55
     TIMEOUT = 71
@@ -84,6 +85,7 @@ KIND_TITLES: dict[int, str] = {
     ErrorKind.INVALID_REQUEST: "Invalid Request",
     ErrorKind.MIGRATION_FAILED: "Migration Failed",
     ErrorKind.UNINITIALIZED: "Uninitialized",
+    ErrorKind.DIAGNOSTIC_MODE: "Diagnostic Mode",
     ErrorKind.DUPLICATE: "Duplication Error",
     ErrorKind.INCOHERENT: "Incoherent",
     ErrorKind.TIMEOUT: "Timeout Error",

@@ -110,6 +110,8 @@ def decode_msgpack(data: bytes, type: Any = Any, *, limit: int = MAX_DEPTH, what
         if suspect and value_depth_exceeds(msgspec.msgpack.decode(data), limit):
             raise DepthError(limit, what)
         return msgspec.msgpack.decode(data, type=type)
+    except UnicodeDecodeError as exc:
+        raise msgspec.DecodeError(f"{what} holds a string that is not valid UTF-8 (byte {exc.start})") from None
     except RecursionError:
         raise DepthError(limit, what) from None
 

@@ -6,7 +6,7 @@ dashboard call by its names, and ``state`` turns it into an OpenRPC document.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -124,4 +124,66 @@ method(
     "Dump `pointer` and open a live patch stream: connect to /ws/rpc/{guid} within 30 s.",
     DbSubscribeParams,
     SubscribeResult,
+)
+
+
+# -- diagnostic mode: startd runs these (and echo, state) when the state tree cannot load ------
+
+
+class DiagnosticErrorData(Result, frozen=True):
+    details: str
+
+
+class DiagnosticError(Result, frozen=True, omit_defaults=True):
+    """StartOS's error object: ``code`` an error kind, ``message`` its title, ``data.details`` what went wrong."""
+
+    code: int
+    message: str
+    data: DiagnosticErrorData | None = None
+
+
+class DiagnosticLogsParams(Params, frozen=True):
+    limit: Annotated[int, msgspec.Meta(ge=1, le=10_000)] | None = None
+    cursor: int | None = None
+    before: bool = False
+
+
+class DiagnosticLogEntry(Result, frozen=True):
+    cursor: int
+    timestamp: float
+    level: str
+    logger: str
+    message: str
+
+
+class DiagnosticLogsResult(Result, frozen=True):
+    entries: list[DiagnosticLogEntry]
+    start_cursor: int | None
+    end_cursor: int | None
+
+
+method(
+    "diagnostic.error",
+    "Why startd is in diagnostic mode (its state tree could not be loaded); null when it runs normally.",
+    NoParams,
+    DiagnosticError | None,
+    auth=False,
+    before_setup=True,
+)
+method(
+    "diagnostic.logs",
+    "Diagnostic mode: startd's own recent log lines (the newest `limit`, or those after/before `cursor`).",
+    DiagnosticLogsParams,
+    DiagnosticLogsResult,
+    local_only=True,
+    before_setup=True,
+)
+method(
+    "diagnostic.restart",
+    "Diagnostic mode: answer, stop, and start startd again with the same arguments (e.g. once the data "
+    "directory is repaired).",
+    NoParams,
+    None,
+    local_only=True,
+    before_setup=True,
 )

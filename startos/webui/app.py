@@ -7,6 +7,7 @@ what comes back. It never answers HTTP 500 to an RPC: every failure is a JSON-RP
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,11 @@ import simple_websocket
 
 from startos.actors.facade import CallContext, ClaimSubscription, RpcCall, RpcReply
 from startos.errors import StartOSError
-from startos.protocol.auth import IsSetUp
+from startos.protocol.auth import CheckSession, IsSetUp
 from startos.protocol.errors import ErrorKind
 from startos.protocol.jsonrpc import (
+    Request,
+    Response,
     RpcError,
     error_response,
     invalid_request,
@@ -27,6 +30,7 @@ from startos.protocol.jsonrpc import (
 )
 from startos.protocol.packages import InstallPackage
 from startos.supervision import ActorNotFound, Directory
+from startos.webui.hardening import HostAllowlist, install_host_check
 from startos.webui.policy import (
     ALWAYS_OPEN,
     LOCAL_COOKIE,
@@ -43,6 +47,9 @@ logger = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 SESSION_COOKIE = "session"
 SESSION_MAX_AGE = 365 * 24 * 3600
+MAX_BATCH = 1000
+ANONYMOUS_BATCH = 20
+MAX_BATCH_RESPONSE = 32 * 1024 * 1024
 _json = msgspec.json.Encoder()
 
 
@@ -55,14 +62,24 @@ def build_app(
     tls_port: int | None = None,
     upload_dir: Path | None = None,
     max_upload: int = 16 * 1024**3,
+    max_batch: int = MAX_BATCH,
+    anonymous_batch: int = ANONYMOUS_BATCH,
+    max_response: int = MAX_BATCH_RESPONSE,
+    allowed_hosts: Iterable[str] | HostAllowlist = (),
+    index_page: str = "index.html",
 ) -> bottle.Bottle:
     """The WSGI app for one tree, addressing its facade through ``directory``.
 
     ``local_cookie`` enables the root-only cookie file for the local start-cli; ``tls_port``
-    is where plain-HTTP visitors from the LAN are sent.
+    is where plain-HTTP visitors from the LAN are sent. A batch holds at most ``max_batch``
+    calls (``anonymous_batch`` without a session); once its responses pass ``max_response``
+    bytes, the calls left are answered with an error instead of being run. ``allowed_hosts``: Host
+    names served besides IP literals, localhost and ``<hostname>.local`` (``hardening.HostAllowlist``).
+    ``index_page``: the file of ``static/`` served at ``/`` (diagnostic mode serves its own page).
     """
     app = bottle.Bottle(catchall=True)
     app.config["json.enable"] = False
+    install_host_check(app, directory, allowed_hosts)  # first hook: refuse rebound Host names (421)
     set_up = {"done": False}
 
     def server_is_set_up() -> bool:
@@ -146,6 +163,40 @@ def build_app(
         elif reply.clear_session:
             bottle.response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=secure)
 
+    def trusted(ctx: CallContext) -> bool:
+        """Whether the caller holds a live session (or is root on this machine)."""
+        if ctx.local_root:
+            return True
+        if not ctx.session:
+            return False
+        try:
+            return directory.ask("auth", CheckSession(token=ctx.session), timeout=10) is not None
+        except ActorNotFound:
+            return False
+
+    def run_item(item: Request | tuple[Any, RpcError], ctx: CallContext, revisions: list[int]) -> Response | None:
+        """Run one call of a body; its response, or ``None`` for a notification."""
+        if isinstance(item, tuple):
+            return error_response(item[0], item[1])
+        request_id = None if item.is_notification else item.id
+        try:
+            reply = call(item.method, item.params, ctx)
+        except RpcError as exc:
+            return None if item.is_notification else error_response(request_id, exc)  # type: ignore[arg-type]
+        apply_cookie(reply, ctx.secure)
+        if reply.revision is not None:
+            revisions.append(reply.revision)
+        return None if item.is_notification else result_response(request_id, reply.result)  # type: ignore[arg-type]
+
+    def finish(body: bytes | None, revisions: list[int]) -> bytes:
+        if revisions:
+            bottle.response.set_header("X-Patch-Sequence", str(max(revisions)))
+        if body is None:
+            bottle.response.status = 204
+            return b""
+        bottle.response.content_type = "application/json"
+        return body
+
     @app.post("/rpc/v1")
     def rpc() -> bytes:
         problem = csrf_problem(bottle.request.environ)
@@ -157,34 +208,38 @@ def build_app(
             too_big = invalid_request(f"request body exceeds the {max_body}-byte limit")
             return respond(error_response(None, too_big), None)
         try:
-            is_batch, items = parse_body(body)
+            is_batch, items = parse_body(body, max_batch=max_batch)
         except RpcError as exc:
             return respond(error_response(None, exc), None)
         ctx = context()
-        responses = []
-        revision: int | None = None
+        revisions: list[int] = []
+        if not is_batch:
+            response = run_item(items[0], ctx, revisions)
+            return finish(None if response is None else _json.encode(response), revisions)
+        if len(items) > anonymous_batch and not trusted(ctx):
+            # Before login a batch is no lever: 99,000 calls of `state` in one body once made
+            # startd allocate gigabytes.
+            refused = invalid_request(f"a batch may hold at most {anonymous_batch} calls before you log in")
+            return respond(error_response(None, refused), None)
+        parts: list[bytes] = []
+        size = 0
         for item in items:
-            if isinstance(item, tuple):
-                responses.append(error_response(item[0], item[1]))
+            if size > max_response:
+                # The rest are not run; each says so, and the client can send them again.
+                if isinstance(item, Request) and item.is_notification:
+                    continue
+                request_id = item[0] if isinstance(item, tuple) else item.id
+                not_run = invalid_request(
+                    f"not run: the batch's responses passed {max_response} bytes; send fewer calls per batch"
+                )
+                parts.append(_json.encode(error_response(request_id, not_run)))  # type: ignore[arg-type]
                 continue
-            request_id = None if item.is_notification else item.id
-            try:
-                reply = call(item.method, item.params, ctx)
-            except RpcError as exc:
-                if not item.is_notification:
-                    responses.append(error_response(request_id, exc))  # type: ignore[arg-type]
-                continue
-            apply_cookie(reply, ctx.secure)
-            if reply.revision is not None:
-                revision = reply.revision if revision is None else max(revision, reply.revision)
-            if not item.is_notification:
-                responses.append(result_response(request_id, reply.result))  # type: ignore[arg-type]
-        if not responses:
-            bottle.response.status = 204
-            if revision is not None:
-                bottle.response.set_header("X-Patch-Sequence", str(revision))
-            return b""
-        return respond(responses if is_batch else responses[0], revision)
+            response = run_item(item, ctx, revisions)
+            if response is not None:
+                part = _json.encode(response)
+                parts.append(part)
+                size += len(part)
+        return finish(b"[" + b",".join(parts) + b"]" if parts else None, revisions)
 
     @app.get("/ws/rpc/<guid>")
     def patch_socket(guid: str) -> Any:
@@ -218,7 +273,8 @@ def build_app(
             return _json.encode({"error": f"{guid} is not a stream"})
         _kind, source, initial = claimed
         try:
-            ws = simple_websocket.Server.accept(bottle.request.environ)
+            # The client sends nothing a stream needs: a small cap keeps it from buffering much.
+            ws = simple_websocket.Server.accept(bottle.request.environ, max_message_size=4096)
         except Exception:
             source.close()
             raise
@@ -273,7 +329,7 @@ def build_app(
 
     @app.get("/")
     def index() -> Any:
-        return bottle.static_file("index.html", root=str(STATIC))
+        return bottle.static_file(index_page, root=str(STATIC))
 
     @app.get("/static/<path:path>")
     def static(path: str) -> Any:

@@ -3,7 +3,9 @@
 Before setup there is no server certificate, so the actor only reserves its port (bound, not
 listening: connections are refused, and port 0 resolves at once) and starts accepting when the
 CertificateActor reports one. A reissued certificate is loaded into the live ``SSLContext``:
-new handshakes get it, open connections keep theirs, and nothing restarts.
+new handshakes get it, open connections keep theirs, and nothing restarts. The app answers to
+the names of every certificate loaded since start (``HostAllowlist.learn``), besides the names
+the HTTP server answers to.
 """
 
 from __future__ import annotations
@@ -11,15 +13,19 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import pykka
 from gevent import ssl as gevent_ssl
 
+from startos.net.certs import CertificateError, san_dns_names
 from startos.protocol.certs import GetServerCert, GetTlsAddress, ServerCertChanged, TlsAddress
 from startos.supervision import Actor, ActorNotFound, Directory, handles
 from startos.webui.app import build_app
-from startos.webui.server import NoDelayWSGIServer
+from startos.webui.hardening import HostAllowlist
+from startos.webui.server import HEADER_TIMEOUT, IDLE_TIMEOUT, NoDelayWSGIServer
 
 __all__ = ["TlsWebServerActor", "server_context"]
 
@@ -72,12 +78,25 @@ class _TlsWSGIServer(NoDelayWSGIServer):
 class TlsWebServerActor(Actor):
     """Serves the app for one tree over HTTPS on ``host:port`` once a server certificate exists."""
 
-    def __init__(self, directory: Directory, host: str, port: int, **app_options: Any) -> None:
+    def __init__(
+        self,
+        directory: Directory,
+        host: str,
+        port: int,
+        *,
+        allowed_hosts: Iterable[str] = (),
+        idle_timeout: float = IDLE_TIMEOUT,
+        header_timeout: float = HEADER_TIMEOUT,
+        **app_options: Any,
+    ) -> None:
         super().__init__()
         self.directory = directory
         self.host = host
         self.port = port
+        self.timeouts = {"idle_timeout": idle_timeout, "header_timeout": header_timeout}
         self.app_options = app_options
+        # Kept here, not only in the app, to teach it the names of each certificate loaded.
+        self.allowlist = HostAllowlist(directory, allowed_hosts)
         self._listener: socket.socket | None = None
         self._context = server_context()
         self._server: _TlsWSGIServer | None = None
@@ -129,17 +148,21 @@ class TlsWebServerActor(Actor):
 
     def _load(self, cert_path: str, key_path: str) -> bool:
         try:
+            names = san_dns_names(Path(cert_path).read_bytes())
             self._context.load_cert_chain(cert_path, key_path)
-        except (OSError, ssl.SSLError) as exc:
+        except (OSError, ssl.SSLError, CertificateError) as exc:
             logger.error("could not load the server certificate %s: %s", cert_path, exc)
             return False
+        self.allowlist.learn(names)  # a client that verified the certificate used one of these
         return True
 
     def _serve(self) -> None:
         assert self._listener is not None
         self._listener.listen(1024)
-        app = build_app(self.directory, **self.app_options)
-        self._server = _TlsWSGIServer(self._listener, app, log=None, error_log=None, ssl_context=self._context)
+        app = build_app(self.directory, allowed_hosts=self.allowlist, **self.app_options)
+        self._server = _TlsWSGIServer(
+            self._listener, app, log=None, error_log=None, ssl_context=self._context, **self.timeouts
+        )
         self._server.start()
         logger.info("listening", extra={"url": self.url})
 

@@ -184,8 +184,10 @@ def server(tmp_path: Path) -> Iterator[Server]:
 
 @pytest.fixture(autouse=True)
 def no_script_errors(page: Page) -> Iterator[None]:
-    """Any uncaught error in the dashboard's scripts fails the test."""
+    """Any uncaught error in the dashboard's scripts, or anything its CSP blocked, fails the test."""
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # A CSP violation is no exception: Chromium only logs it ("Refused to ...").
+    page.on("console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None)
     yield
     assert errors == []

@@ -106,7 +106,12 @@ def test_sideload_run_follow_and_uninstall_hello_world(server: Server, page: Pag
     shot(page, "service-running")
 
     # Scrolled up, the view stays put and counts what arrives; "jump" follows the end again.
-    page.add_style_tag(content=".logs-box { height: 120px !important; }")  # scrollable with few lines
+    # Scrollable with few lines. A constructed style sheet, not add_style_tag: the dashboard's CSP
+    # (style-src 'self') blocks <style> elements, and a test must not need it relaxed.
+    page.evaluate(
+        """() => { const sheet = new CSSStyleSheet(); sheet.replaceSync('.logs-box { height: 120px !important; }');
+                   document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet]; }"""
+    )
     lines.evaluate("el => { el.scrollTop = 1; }")  # away from the end (which the page keeps following)
     logs_status = page.get_by_test_id("logs-status")
     expect(logs_status).to_have_text("Paused")
