@@ -36,3 +36,20 @@ def test_the_page_shows_the_error_and_says_where_to_restart(diagnostic: Daemon, 
         "Restarting needs root on the server: run `start-cli diagnostic restart` there."
     )
     assert diagnostic.proc.poll() is None
+
+
+def test_the_page_fits_a_phone_and_works_with_the_keyboard(diagnostic: Daemon, page: Page) -> None:
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(diagnostic.url + "/")
+    expect(page.locator("#details")).to_contain_text("file is not a database")
+    assert page.evaluate("document.scrollingElement.scrollWidth <= document.scrollingElement.clientWidth")
+    expect(page.get_by_role("button", name="Restart")).to_be_in_viewport()
+    # Keyboard only: Tab reaches the button, Enter presses it.
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement && document.activeElement.textContent.trim() === 'Restart'"):
+            break
+    else:
+        raise AssertionError("Tab never reached the Restart button")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status")).to_contain_text("start-cli diagnostic restart")
