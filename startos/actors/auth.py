@@ -50,7 +50,7 @@ from startos.protocol.auth import (
 from startos.protocol.base import Message
 from startos.protocol.errors import ErrorKind
 from startos.protocol.store import DbApply, DbDump
-from startos.supervision import Actor, Directory, handles
+from startos.supervision import Actor, Directory, handles, in_thread
 
 __all__ = ["AuthActor", "AuthError", "LoginLimiter"]
 
@@ -399,7 +399,7 @@ class AuthActor(Actor):
             return None
         now = self._clock()
         if now >= self._expires_at(session):
-            self._expire([digest])
+            self._end([session], wait=False)
             return None
         session.last_active = now
         if not session.ephemeral and now - session.persisted_active > ACTIVITY_WRITE_EVERY:
@@ -418,8 +418,8 @@ class AuthActor(Actor):
     def sweep_sessions(self, _message: SweepSessions) -> int:
         """End every expired session; replies with how many ended."""
         now = self._clock()
-        expired = [digest for digest, s in self._sessions.items() if now >= self._expires_at(s)]
-        self._expire(expired)
+        expired = [s for s in self._sessions.values() if now >= self._expires_at(s)]
+        self._end(expired, wait=False)
         return len(expired)
 
     @handles(Logout)
@@ -427,7 +427,7 @@ class AuthActor(Actor):
         """End the session of ``token`` (nothing happens if it has already ended)."""
         session = self._sessions.get(token_hash(message.token))
         if session is not None:
-            self._close([session])
+            self._end([session], wait=True)
 
     @handles(ListSessions)
     def list_sessions(self, message: ListSessions) -> SessionList:
@@ -454,7 +454,7 @@ class AuthActor(Actor):
         unknown = [i for i in message.ids if i not in by_id]
         if unknown:
             raise AuthError(f"no such session: {', '.join(unknown)}", kind=ErrorKind.NOT_FOUND)
-        self._close([by_id[i] for i in message.ids])
+        self._end([by_id[i] for i in message.ids], wait=True)
 
     # -- passwords -----------------------------------------------------------------------------
 
@@ -509,7 +509,7 @@ class AuthActor(Actor):
         return min(session.last_active + idle, session.logged_in + self.absolute_lifetime)
 
     def _hash(self, password: str) -> str:
-        result: str = gevent.get_hub().threadpool.apply(self._hasher.hash, (password,))
+        result: str = in_thread(self._hasher.hash, password)
         return result
 
     def _verify(self, password: str) -> None:
@@ -522,30 +522,24 @@ class AuthActor(Actor):
             except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
                 return False
 
-        if not _has_hash(stored) or not gevent.get_hub().threadpool.apply(verify):
+        if not _has_hash(stored) or not in_thread(verify):
             raise AuthError("the password is incorrect", kind=ErrorKind.INCORRECT_PASSWORD)
 
-    def _close(self, sessions: list[_Session]) -> None:
-        """End sessions on request (logout, kill): durable before the caller hears back."""
+    def _end(self, sessions: list[_Session], *, wait: bool) -> None:
+        """Forget ``sessions`` and remove the stored ones.
+
+        On request (logout, kill) ``wait``: durable before the caller hears back. On expiry the
+        removal is told, not asked: an entry a crash leaves behind expires again at load.
+        """
         ended = {id(s) for s in sessions}
         self._sessions = {h: s for h, s in self._sessions.items() if id(s) not in ended}
-        stored = [s for s in sessions if not s.ephemeral]
-        if stored:
-            self.directory.ask(
-                "store", DbApply(patch=[{"op": "remove", "path": f"/private/auth/sessions/{s.id}"} for s in stored])
-            )
-
-    def _expire(self, digests: list[str]) -> None:
-        """Forget expired sessions; told, not asked: an entry a crash leaves behind expires again at load."""
-        stored = []
-        for digest in digests:
-            session = self._sessions.pop(digest)
-            if not session.ephemeral:
-                stored.append(session)
-        if stored:
-            self.directory.tell(
-                "store", DbApply(patch=[{"op": "remove", "path": f"/private/auth/sessions/{s.id}"} for s in stored])
-            )
+        patch = [{"op": "remove", "path": f"/private/auth/sessions/{s.id}"} for s in sessions if not s.ephemeral]
+        if not patch:
+            return
+        if wait:
+            self.directory.ask("store", DbApply(patch=patch))
+        else:
+            self.directory.tell("store", DbApply(patch=patch))
 
     def _sweep_forever(self) -> None:
         # The timer only sends a message: the sweep itself runs on the actor, like every change.

@@ -16,14 +16,10 @@ from typing import Any
 
 import click
 
-from startos.cli.output import emit
+from startos.cli.output import emit, format_option
 from startos.cli.start_cli import Context, pass_ctx
 
 __all__ = ["register"]
-
-FORMAT = click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default=None, help="Output format (default: start-cli's)."
-)
 
 
 @click.group("diagnostic")
@@ -32,7 +28,7 @@ def diagnostic() -> None:
 
 
 @diagnostic.command("error")
-@FORMAT
+@format_option
 @pass_ctx
 def error(ctx: Context, fmt: str | None) -> None:
     """Display the current diagnostic error (none when the server runs normally)."""
@@ -51,7 +47,7 @@ def error(ctx: Context, fmt: str | None) -> None:
 @click.option("-l", "--limit", type=click.IntRange(1, 10_000), default=None, help="Max entries (default 50).")
 @click.option("-c", "--cursor", type=int, default=None, help="Start after this cursor (or before it, with -B).")
 @click.option("-B", "--before", is_flag=True, help="Show the lines before --cursor.")
-@FORMAT
+@format_option
 @pass_ctx
 def logs(ctx: Context, limit: int | None, cursor: int | None, before: bool, fmt: str | None) -> None:
     """Display startd's own recent log lines (kept in memory since it started); root only."""

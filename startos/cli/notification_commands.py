@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from startos.cli.output import emit, table
+from startos.cli.output import emit, format_option, table
 from startos.cli.start_cli import Context, pass_ctx
 from startos.protocol.notifications import LEVELS
 
@@ -28,9 +28,7 @@ def notification() -> None:
 @notification.command("list")
 @click.argument("before", type=NON_NEGATIVE, required=False)
 @click.argument("limit", type=NON_NEGATIVE, required=False)
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default=None, help="Output format (default: start-cli's)."
-)
+@format_option
 @pass_ctx
 def list_(ctx: Context, before: int | None, limit: int | None, fmt: str | None) -> None:
     """List notifications, newest first: those with ids lower than BEFORE, at most LIMIT (40)."""

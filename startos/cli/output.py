@@ -8,6 +8,11 @@ from typing import Any
 
 import click
 
+format_option = click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default=None, help="Output format (default: start-cli's)."
+)
+"""``--format`` after a subcommand too (the docs place it there); ``None`` means start-cli's global one."""
+
 
 def emit(value: Any, fmt: str) -> None:
     """Print ``value``: pretty JSON for ``json``; strings bare and mappings as key/value rows for ``table``."""

@@ -26,6 +26,7 @@ import bottle
 import msgspec
 import pykka
 
+from startos.paths import shown
 from startos.protocol.errors import ErrorKind
 from startos.protocol.jsonrpc import RpcError, error_response
 from startos.protocol.store import DbDump
@@ -281,9 +282,8 @@ def install_host_check(
         if host:
             if allowlist.allows(host):
                 return
-            shown = host if len(host) <= 80 else host[:80] + "..."
             why = (
-                f"this server does not answer to the name {shown!r} (protection against DNS rebinding): "
+                f"this server does not answer to the name {shown(host)} (protection against DNS rebinding): "
                 "use its IP address or its .local name, or start startd with --allow-host NAME"
             )
         elif is_loopback(environ.get("REMOTE_ADDR") or ""):
