@@ -307,7 +307,7 @@ def decode_spec(obj: object, *, check: bool = True) -> InputSpec:
     """
     if isinstance(obj, (bytes, bytearray, memoryview, str)):
         try:
-            obj = decode_json(bytes(obj) if not isinstance(obj, str) else obj, what="the input spec")
+            obj = decode_json(obj, what="the input spec")
         except msgspec.DecodeError as exc:
             raise SpecError(f"invalid input spec: {_one_line(str(exc))}") from exc
     try:

@@ -76,7 +76,12 @@ def json_depth(data: bytes, limit: int = MAX_DEPTH) -> int:
 
 
 def decode_json(
-    data: bytes | str, type: Any = Any, *, limit: int = MAX_DEPTH, what: str = "the value", strict: bool = True
+    data: bytes | bytearray | memoryview | str,
+    type: Any = Any,
+    *,
+    limit: int = MAX_DEPTH,
+    what: str = "the value",
+    strict: bool = True,
 ) -> Any:
     """``msgspec.json.decode`` that refuses values deeper than ``limit`` and bad UTF-8.
 

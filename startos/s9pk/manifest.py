@@ -258,7 +258,7 @@ def parse_manifest(data: bytes | bytearray | memoryview | str | Mapping[str, Any
         try:
             # Depth-limited: a manifest nested thousands of levels deep gets this clear error, not
             # a RecursionError from the decoder or from whatever walks the value next.
-            raw = decode_json(bytes(data) if isinstance(data, bytearray | memoryview) else data, what="the manifest")
+            raw = decode_json(data, what="the manifest")
         except msgspec.DecodeError as exc:
             raise ManifestError(f"manifest: not valid JSON: {exc}") from exc
     else:
