@@ -16,7 +16,7 @@ Tables:
   RSS with all of them running, against supervisord running the same 200 programs; and crash →
   running again while the 200 run, against the floor in the same (now larger) process.
 
-The daemons' restart backoff (``DAEMON_BACKOFF`` in ``startos.actors.services.service``: the
+The daemons' restart backoff (``DAEMON_BACKOFF`` in ``startos.actors.policies``: the
 first restart at once, then 0.5 s·2^n, crash-looping after 5 quick failures) is configured with
 ``reset_after=0`` (``TreeConfig.daemon_backoff``), so every crash counts as the first one.
 """
@@ -55,8 +55,8 @@ import psutil  # noqa: E402
 from _common import Row, Table, bench_main, log, percentile  # noqa: E402
 from gevent.queue import Empty, Queue  # noqa: E402
 
-from startos.actors.facade import CallContext, RpcCall  # noqa: E402
 from startos.actors.tree import Tree, TreeConfig, start_tree  # noqa: E402
+from startos.protocol.calls import CallContext, RpcCall  # noqa: E402
 from startos.s9pk import generate_signing_key, pack_package  # noqa: E402
 from startos.s9pk.package import find_sources  # noqa: E402
 from startos.supervision import Backoff  # noqa: E402

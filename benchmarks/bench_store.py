@@ -55,7 +55,7 @@ def _sequential(store: ActorRef[Any], count: int) -> float:
     """Patches/s with one writer waiting for each durable ack."""
     start = time.perf_counter()
     for i in range(count):
-        store.ask(DbApply(patch=_patch("seq", i)))
+        store.ask(DbApply(patch=_patch("seq", i), owner="client"))
     return count / (time.perf_counter() - start)
 
 
@@ -64,7 +64,7 @@ def _concurrent(store: ActorRef[Any], writers: int, each: int) -> float:
 
     def writer(k: int) -> None:
         for i in range(each):
-            store.ask(DbApply(patch=_patch(f"w{k}", i)))
+            store.ask(DbApply(patch=_patch(f"w{k}", i), owner="client"))
 
     start = time.perf_counter()
     gevent.joinall([gevent.spawn(writer, k) for k in range(writers)], raise_error=True)
@@ -90,7 +90,7 @@ def _subscriber_latencies(store: ActorRef[Any], revisions: int) -> list[int]:
     issued: dict[int, int] = {}
     for i in range(revisions):
         start = clock()
-        revision_id = cast(int, store.ask(DbApply(patch=_patch("sub", i))))
+        revision_id = cast(int, store.ask(DbApply(patch=_patch("sub", i), owner="client")))
         issued[revision_id] = start
     gevent.sleep(0.05)  # let the last revision reach every reader
     for sub in subs:
@@ -183,7 +183,7 @@ def run(quick: bool) -> list[Table]:
     try:
         store = _start_store(workdir / "state.sqlite3")
         raw = RawLog(workdir / "raw.sqlite3")
-        store.ask(DbApply(patch=_patch("warm", 0)))
+        store.ask(DbApply(patch=_patch("warm", 0), owner="client"))
         raw.commit()
         # Store and raw runs alternate, so a burst of outside disk traffic hits both alike.
         for number in range(rounds):

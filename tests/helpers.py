@@ -1,4 +1,4 @@
-"""Waiting helpers: poll a condition with a deadline instead of sleeping."""
+"""Test helpers: poll a condition with a deadline instead of sleeping; well-formed tree entries."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import gevent
 
@@ -54,3 +54,130 @@ def alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
+
+
+# -- well-formed packageData entries (they pass startos.protocol.public_tree) ----------------
+
+
+def package_entry() -> dict[str, Any]:
+    """A running package as the server writes it (every part filled in)."""
+    return {
+        "stateInfo": {"state": "installed", "manifest": {"id": "hello", "version": "1.0.0:0", "extra": [1, None]}},
+        "statusInfo": {
+            "desired": "running",
+            "started": "2026-12-04T18:00:00.000Z",
+            "error": None,
+            "health": {"web": {"name": "Web interface", "result": "success", "message": None}},
+            "daemons": {"main": {"state": "running", "reason": None, "failures": 0, "retryIn": None, "retryAt": None}},
+            "progress": {"main": {"daemon": "main", "done": 3, "total": None, "message": "syncing"}},
+            "blocked": None,
+            "dependencies": {"other": {"satisfied": False, "message": "Other is not installed"}},
+            "summary": "running",
+        },
+        "icon": "data:image/png;base64,AAAA",
+        "signer": "c2lnbmVy",
+        "registry": None,
+        "lastBackup": None,
+        "currentDependencies": {
+            "other": {
+                "kind": "running",
+                "versionRange": ">=1.0.0:0",
+                "healthChecks": ["sync"],
+                "optional": True,
+                "title": "Other",
+                "description": None,
+            }
+        },
+        "actions": {
+            "show": {
+                "name": "Show",
+                "description": "Shows it.",
+                "warning": None,
+                "visibility": "enabled",
+                "allowedStatuses": "any",
+                "hasInput": False,
+                "group": None,
+            },
+            "off": {
+                "name": "Off",
+                "description": "",
+                "warning": "Careful",
+                "visibility": {"disabled": "not now"},
+                "allowedStatuses": "only-stopped",
+                "hasInput": True,
+                "group": "Setup",
+            },
+        },
+        "tasks": {
+            "setup": {
+                "task": {
+                    "packageId": "other",
+                    "actionId": "show",
+                    "severity": "important",
+                    "reason": "Please",
+                    "input": {"kind": "partial", "value": {"anything": {"the": ["package's own"]}}},
+                    "when": {"condition": "input-not-matches", "once": False},
+                },
+                "active": True,
+                "createdAt": "2026-12-04T18:00:00.000Z",
+            }
+        },
+        "serviceInterfaces": {
+            "main": {
+                "id": "main",
+                "name": "Web",
+                "description": "",
+                "type": "ui",
+                "masked": False,
+                "addressInfo": {
+                    "hostId": "main",
+                    "internalPort": 8080,
+                    "scheme": None,
+                    "sslScheme": "https",
+                    "path": "/",
+                },
+            }
+        },
+        "hosts": {
+            "main": {
+                "bindings": {
+                    "8080": {
+                        "enabled": True,
+                        "net": {"assignedPort": 41000, "ssl": True},
+                        "addresses": {
+                            "available": [
+                                {
+                                    "kind": "ipv4",
+                                    "hostname": "127.0.0.1",
+                                    "port": 41000,
+                                    "ssl": True,
+                                    "public": False,
+                                    "enabled": True,
+                                    "url": "https://127.0.0.1:41000/",
+                                }
+                            ],
+                            "disabled": [],
+                        },
+                    }
+                },
+                "publicDomains": {},
+                "privateDomains": [],
+            }
+        },
+        "outboundGateway": None,
+    }
+
+
+def installing_entry() -> dict[str, Any]:
+    entry = package_entry()
+    phases = [{"name": "verify", "progress": True}, {"name": "unpack", "progress": False}]
+    phases.append({"name": "init", "progress": None})
+    entry["stateInfo"] = {
+        "state": "installing",
+        "manifest": {},
+        "installingInfo": {
+            "progress": {"overall": {"done": 1, "total": 3, "units": None}, "phases": phases},
+            "newVersion": "1.0.0:0",
+        },
+    }
+    return entry

@@ -19,6 +19,7 @@ from startos.supervision import (
     handles,
     kill,
     monitor,
+    running_greenlets,
     wait_exited,
     wait_started,
 )
@@ -185,3 +186,107 @@ def test_ask_timeout_is_pykkas_timeout() -> None:
     release.set()
     assert ref.ask(Ping(n=1), timeout=5) == 2
     ref.stop()
+
+
+# -- greenlets an actor owns ------------------------------------------------------------------
+
+
+class Spawn(msgspec.Struct, frozen=True):
+    """Start a job greenlet that blocks until ``event`` is set (``None``: forever)."""
+
+    event: Any = None
+    later: float | None = None
+
+
+class AnswerLater(msgspec.Struct, frozen=True):
+    running: Any  # set once the answering greenlet runs
+
+
+class Owner(Actor):
+    """Spawns greenlets on request and remembers them; records how each one ended."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spawned: list[gevent.Greenlet] = []
+        self.ended: list[str] = []
+
+    def _job(self, event: Event | None) -> None:
+        try:
+            (event or Event()).wait()
+        except BaseException as exc:
+            self.ended.append(type(exc).__name__)
+            raise
+        self.ended.append("done")
+
+    @handles(Spawn)
+    def spawn_job(self, message: Spawn) -> gevent.Greenlet:
+        if message.later is None:
+            greenlet = self.spawn(self._job, message.event)
+        else:
+            greenlet = self.spawn_later(message.later, self._job, message.event)
+        self.spawned.append(greenlet)
+        return greenlet
+
+    @handles(AnswerLater)
+    def answer_after(self, message: AnswerLater) -> None:
+        def never() -> None:
+            message.running.set()
+            Event().wait()
+
+        self.answer_later(never)
+
+
+def test_stop_returns_only_once_the_actors_blocked_greenlets_are_dead() -> None:
+    ref = Owner.start()
+    forever = ref.ask(Spawn())
+    timer = ref.ask(Spawn(later=3600))
+    actor = ref._actor_weakref()
+    assert actor is not None and set(actor.greenlets) == {forever, timer}
+    assert {g for a, g in running_greenlets() if a is actor} == {forever, timer}
+    ref.stop()  # blocks until the actor exited, greenlets included
+    assert forever.dead and timer.dead
+    assert actor.ended == ["GreenletExit"]  # the timer never ran its function
+    assert actor.greenlets == [] and not [g for a, g in running_greenlets() if a is actor]
+
+
+def test_a_killed_actor_ends_its_greenlets_too() -> None:
+    ref = Owner.start()
+    jobs = [ref.ask(Spawn()) for _ in range(3)]
+    kill(ref)
+    assert exit_reason(ref) == ExitReason("killed", "greenlet killed")
+    assert all(job.dead for job in jobs)
+
+
+def test_a_crashed_actor_ends_its_greenlets_too() -> None:
+    ref = Owner.start()
+    job = ref.ask(Spawn())
+    ref.tell(Fail(RuntimeError("boom")))
+    assert wait_exited(ref, timeout=5) is not None
+    assert job.dead
+
+
+def test_finished_jobs_leave_the_group_and_an_exited_actor_starts_none() -> None:
+    ref = Owner.start()
+    event = Event()
+    job = ref.ask(Spawn(event=event))
+    actor = ref._actor_weakref()
+    assert actor is not None
+    event.set()
+    job.join(timeout=5)
+    assert actor.ended == ["done"] and actor.greenlets == []
+    ref.stop()
+    late = actor.spawn(gevent.sleep, 3600)  # e.g. from a job that outlived a handler
+    assert not late.started and actor.greenlets == []
+
+
+@pytest.mark.parametrize("when", ["before it ran", "while it ran"])
+def test_an_answer_cut_short_by_the_actors_exit_fails_the_asker_not_its_greenlet(when: str) -> None:
+    ref = Owner.start()
+    running = Event()
+    future = ref.ask(AnswerLater(running=running), block=False)
+    if when == "while it ran":
+        assert running.wait(timeout=5)
+    ref.stop()  # queued behind the ask: without a wait, it ends the answering greenlet before it ran
+    assert running.is_set() == (when == "while it ran")
+    with pytest.raises(pykka.ActorDeadError, match="exited before it answered"):
+        future.get(timeout=5)

@@ -18,7 +18,6 @@ import pytest
 from pykka import ActorRef
 
 from startos.actors.auth import AuthActor, AuthError, LoginLimiter, client_key
-from startos.actors.facade import CallContext, RpcCall, RpcReply
 from startos.actors.tree import TreeConfig, start_tree
 from startos.protocol.auth import (
     ChangePassword,
@@ -28,6 +27,7 @@ from startos.protocol.auth import (
     NewSession,
     SweepSessions,
 )
+from startos.protocol.calls import CallContext, RpcCall, RpcReply
 from startos.protocol.errors import ErrorKind
 from startos.protocol.jsonrpc import RpcError
 from startos.protocol.store import DbDump, DbPut
@@ -77,7 +77,7 @@ def test_a_tampered_public_id_does_not_reopen_setup_after_a_restart(tmp_path: Pa
         owner.close()
         stored_hash = harness.ask("store", DbDump(pointer="/private/auth/passwordHash")).value
         # A buggy internal writer (clients can no longer write there) blanks the public field.
-        harness.ask("store", DbPut(pointer="/public/serverInfo/id", value=None))
+        harness.ask("store", DbPut(pointer="/public/serverInfo/id", value=None, owner="auth"))
     finally:
         harness.close()
 
@@ -110,7 +110,7 @@ def rpc_error(tree: TreeHarness, method: str, params: Any = None, **context: Any
 def test_setup_refuses_whenever_a_password_hash_exists_even_if_nothing_public_says_so(tree: TreeHarness) -> None:
     # The hash appears behind the auth actor's back: only the patch's test on /private stops setup.
     existing = argon2.PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(PASSWORD)
-    tree.ask("store", DbPut(pointer="/private/auth/passwordHash", value=existing))
+    tree.ask("store", DbPut(pointer="/private/auth/passwordHash", value=existing, owner="auth"))
     error = rpc_error(tree, "setup.execute", {"serverName": "Pwned", "password": "the attacker's password"})
     assert error.kind == ErrorKind.INVALID_REQUEST and "already complete" in error.message
     assert tree.ask("store", DbDump(pointer="/private/auth/passwordHash")).value == existing
@@ -251,7 +251,8 @@ def sessions(store_tree: TreeHarness) -> Iterator[Sessions]:
     """A store with a password set, and ``start(**options)``: (re)start "auth" on a shared fake clock."""
     cheap = argon2.PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     store_tree.ask(
-        "store", DbPut(pointer="/private/auth", value={"passwordHash": cheap.hash(PASSWORD), "sessions": {}})
+        "store",
+        DbPut(pointer="/private/auth", value={"passwordHash": cheap.hash(PASSWORD), "sessions": {}}, owner="auth"),
     )
     clock = FakeClock()
     started: list[ActorRef[Any]] = []

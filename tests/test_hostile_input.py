@@ -33,10 +33,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import startos.actors.facade  # noqa: F401 (loads every handler: METHODS is complete)
-from startos.actors.facade import CallContext, RpcCall, RpcReply
 from startos.actors.tree import TreeConfig, start_tree
 from startos.identity import check_server_name, hostname_label
 from startos.protocol.auth import CheckSession, IsSetUp
+from startos.protocol.calls import CallContext, RpcCall, RpcReply
 from startos.protocol.errors import ErrorKind
 from startos.protocol.limits import decode_json
 from startos.protocol.rpc import METHODS, MethodSpec

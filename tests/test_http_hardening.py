@@ -21,8 +21,9 @@ import websocket
 from click.testing import CliRunner
 
 from startos.actors.tree import TreeConfig, start_tree
+from startos.protocol.calls import GetServerHostname
 from startos.protocol.certs import GetTlsAddress
-from startos.protocol.store import DbDump, Dump
+from startos.protocol.store import DbDump
 from startos.webui.server import GetAddress, WebServerActor
 
 from .conftest import TreeHarness
@@ -127,16 +128,16 @@ def assert_security_headers(headers: dict[str, str], *, hsts: bool = False) -> N
 
 
 class FakeStore:
-    """Stands in for the directory: answers the hostname read and counts the asks."""
+    """Stands in for the directory: answers the facade's hostname question and counts the asks."""
 
     def __init__(self, hostname: str | None) -> None:
         self.hostname = hostname
         self.asks = 0
 
-    def ask(self, name: str, message: object, timeout: float | None = None) -> Dump:
-        assert name == "store" and message == DbDump(pointer="/public/serverInfo/hostname")
+    def ask(self, name: str, message: object, timeout: float | None = None) -> str | None:
+        assert name == "facade" and message == GetServerHostname()
         self.asks += 1
-        return Dump(id=1, value=self.hostname)
+        return self.hostname
 
 
 def allowlist(store: FakeStore, names: tuple[str, ...] = (), refresh_interval: float = 3600.0) -> Any:

@@ -145,7 +145,7 @@ def _zeroconf_leftovers() -> tuple[list[str], list[Any]]:
 
 def test_the_stored_hostname_is_advertised_at_start_and_withdrawn_at_stop(data_dir: Path, tree: TreeHarness) -> None:
     name = fresh_name()
-    tree.ask("store", DbPut(pointer="/public/serverInfo/hostname", value=name))
+    tree.ask("store", DbPut(pointer="/public/serverInfo/hostname", value=name, owner="auth"))
     assert tree.tree.stop(timeout=10)
     again = TreeHarness(start_tree(TreeConfig(data_dir=data_dir, port=None)))
     try:

@@ -212,7 +212,7 @@ def test_notifications_survive_a_restart(data_dir: Path, tree: TreeHarness) -> N
 
 def test_a_drifted_count_is_repaired_at_start(data_dir: Path, tree: TreeHarness) -> None:
     notify(tree, "a")
-    tree.ask("store", DbPut(pointer=f"/public/serverInfo/{UNREAD}", value=17))
+    tree.ask("store", DbPut(pointer=f"/public/serverInfo/{UNREAD}", value=17, owner="notifications"))
     assert tree.tree.stop(timeout=10)
     again = TreeHarness(start_tree(TreeConfig(data_dir=data_dir, port=None, mdns=False)))
     try:
@@ -262,7 +262,10 @@ def test_listing_stays_fast_with_thousands(tree: TreeHarness) -> None:
         "seen": True,
     }
     entries = {str(i): entry for i in range(1, 2001)}
-    tree.ask("store", DbPut(pointer="/private/notifications", value={"nextId": 2001, "entries": entries}))
+    tree.ask(
+        "store",
+        DbPut(pointer="/private/notifications", value={"nextId": 2001, "entries": entries}, owner="notifications"),
+    )
     ref = NotificationActor.start(tree.directory, keep=1000, hard_cap=5000)
     try:
         wait_started(ref, timeout=10)

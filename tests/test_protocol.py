@@ -7,7 +7,7 @@ import socket
 import msgspec
 import pytest
 
-from startos.actors.facade import RpcCall
+from startos.protocol.calls import RpcCall
 from startos.protocol.framing import (
     FrameDecoder,
     FrameError,

@@ -198,12 +198,15 @@ def test_an_internal_writer_cannot_nest_the_tree_past_its_limit_either(big_tree:
     from startos.actors.patching import PatchError
 
     with pytest.raises(PatchError, match=f"deeper than {MAX_TREE_DEPTH} levels"):
-        big_tree.ask("store", DbApply(patch=[{"op": "add", "path": "/public/ui/x", "value": nested(500)}]))
-    big_tree.ask("store", DbApply(patch=[{"op": "add", "path": "/public/ui/x", "value": nested(100)}]))
+        big_tree.ask(
+            "store", DbApply(patch=[{"op": "add", "path": "/public/ui/x", "value": nested(500)}], owner="client")
+        )
+    big_tree.ask("store", DbApply(patch=[{"op": "add", "path": "/public/ui/x", "value": nested(100)}], owner="client"))
     # A copy deeper down counts the copied value's depth too.
     with pytest.raises(PatchError, match="deeper than"):
         big_tree.ask(
-            "store", DbApply(patch=[{"op": "copy", "from": "/public/ui/x", "path": "/public/ui/x" + "/0" * 60}])
+            "store",
+            DbApply(patch=[{"op": "copy", "from": "/public/ui/x", "path": "/public/ui/x" + "/0" * 60}], owner="client"),
         )
     all_actors_answer(big_tree)
 

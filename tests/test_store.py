@@ -42,25 +42,26 @@ def start_store(path: Path, **options: Any) -> Any:
 
 def test_put_apply_dump_with_increasing_revisions(tree: TreeHarness) -> None:
     assert tree.ask("store", DbRevision()) == 0
-    assert tree.ask("store", DbPut(pointer="/public/ui/theme", value="dark")) == 1
+    assert tree.ask("store", DbPut(pointer="/public/ui/theme", value="dark", owner="client")) == 1
     rev = tree.ask(
         "store",
         DbApply(
             patch=[
                 {"op": "add", "path": "/public/ui/list", "value": []},
                 {"op": "add", "path": "/public/ui/list/-", "value": 1},
-            ]
+            ],
+            owner="client",
         ),
     )
     assert rev == 2
     dump = tree.ask("store", DbDump(pointer="/public/ui"))
     assert dump.id == 2 and dump.value == {"theme": "dark", "list": [1]}
-    assert tree.ask("store", DbPut(pointer="/public/ui/list/0", value=9)) == 3  # replaces, not inserts
+    assert tree.ask("store", DbPut(pointer="/public/ui/list/0", value=9, owner="client")) == 3  # replaces, not inserts
     assert tree.ask("store", DbDump(pointer="/public/ui/list")).value == [9]
 
 
 def test_a_failing_patch_changes_nothing(tree: TreeHarness) -> None:
-    tree.ask("store", DbPut(pointer="/public/ui/a", value=1))
+    tree.ask("store", DbPut(pointer="/public/ui/a", value=1, owner="client"))
     with pytest.raises(PatchError, match="failed its test"):
         tree.ask(
             "store",
@@ -68,7 +69,8 @@ def test_a_failing_patch_changes_nothing(tree: TreeHarness) -> None:
                 patch=[
                     {"op": "replace", "path": "/public/ui/a", "value": 2},
                     {"op": "test", "path": "/public/ui/a", "value": 3},
-                ]
+                ],
+                owner="client",
             ),
         )
     dump = tree.ask("store", DbDump(pointer="/public/ui"))
@@ -77,8 +79,8 @@ def test_a_failing_patch_changes_nothing(tree: TreeHarness) -> None:
 
 def test_a_bad_patch_told_by_another_actor_does_not_kill_the_store(tree: TreeHarness) -> None:
     store = tree.directory.get("store")
-    tree.tell("store", DbApply(patch=[{"op": "remove", "path": "/public/missing"}]))
-    assert tree.ask("store", DbPut(pointer="/public/ui/ok", value=True)) == 1
+    tree.tell("store", DbApply(patch=[{"op": "remove", "path": "/public/ui/missing"}], owner="client"))
+    assert tree.ask("store", DbPut(pointer="/public/ui/ok", value=True, owner="client")) == 1
     assert tree.directory.get("store") is store
 
 
@@ -86,7 +88,7 @@ def test_state_survives_a_restart(data_dir: Path) -> None:
     path = data_dir / "state.sqlite3"
     store = start_store(path)
     for i in range(10):
-        store.ask(DbPut(pointer=f"/public/ui/k{i}", value=i))
+        store.ask(DbPut(pointer=f"/public/ui/k{i}", value=i, owner="client"))
     store.stop()
     again = start_store(path)
     dump = again.ask(DbDump(pointer="/public/ui"))
@@ -98,7 +100,7 @@ def test_snapshots_compact_and_replay(data_dir: Path) -> None:
     path = data_dir / "state.sqlite3"
     store = start_store(path, snapshot_every=5, keep_revisions=4)
     for i in range(23):
-        store.ask(DbPut(pointer="/public/ui/n", value=i))
+        store.ask(DbPut(pointer="/public/ui/n", value=i, owner="client"))
     store.stop()
     again = start_store(path, snapshot_every=5, keep_revisions=4)
     assert again.ask(DbDump(pointer="/public/ui/n")).value == 22
@@ -115,10 +117,10 @@ def test_snapshots_compact_and_replay(data_dir: Path) -> None:
 def test_subscribers_get_a_dump_then_their_part_of_each_revision(tree: TreeHarness) -> None:
     ui = tree.watch("/public/ui")
     everything = tree.watch("/public")
-    tree.ask("store", DbPut(pointer="/public/ui/a", value={"x": 1}))
-    tree.ask("store", DbPut(pointer="/public/serverInfo/name", value="box"))
-    tree.ask("store", DbApply(patch=[{"op": "add", "path": "/private/secret", "value": "s"}]))
-    tree.ask("store", DbPut(pointer="/public/ui/a/x", value=2))
+    tree.ask("store", DbPut(pointer="/public/ui/a", value={"x": 1}, owner="client"))
+    tree.ask("store", DbPut(pointer="/public/serverInfo/name", value="box", owner="auth"))
+    tree.ask("store", DbApply(patch=[{"op": "add", "path": "/private/serverKey", "value": "s"}], owner="auth"))
+    tree.ask("store", DbPut(pointer="/public/ui/a/x", value=2, owner="client"))
     ui.wait_for(lambda v: v.get("a") == {"x": 2})
     everything.wait_for(lambda v: v["serverInfo"]["name"] == "box" and v["ui"]["a"]["x"] == 2)
     assert [r.id for r in ui.revisions] == [1, 4]
@@ -129,7 +131,7 @@ def test_subscribers_get_a_dump_then_their_part_of_each_revision(tree: TreeHarne
 def test_a_slow_subscriber_is_cut_off_not_waited_for(tree: TreeHarness) -> None:
     sub = tree.ask("store", DbSubscribe(pointer="/public", max_queue=3))
     for i in range(6):
-        tree.ask("store", DbPut(pointer="/public/ui/i", value=i))
+        tree.ask("store", DbPut(pointer="/public/ui/i", value=i, owner="client"))
     received = []
     while (revision := sub.get(timeout=1)) is not None:
         received.append(revision.id)
@@ -138,7 +140,7 @@ def test_a_slow_subscriber_is_cut_off_not_waited_for(tree: TreeHarness) -> None:
 
 def test_concurrent_writers_share_commits_and_each_gets_its_revision(tree: TreeHarness) -> None:
     def write(i: int) -> int:
-        return tree.ask("store", DbPut(pointer=f"/public/ui/w{i}", value=i))  # type: ignore[no-any-return]
+        return tree.ask("store", DbPut(pointer=f"/public/ui/w{i}", value=i, owner="client"))  # type: ignore[no-any-return]
 
     jobs = [gevent.spawn(write, i) for i in range(200)]
     gevent.joinall(jobs, raise_error=True)
@@ -148,7 +150,7 @@ def test_concurrent_writers_share_commits_and_each_gets_its_revision(tree: TreeH
 
 def test_wait_revision(tree: TreeHarness) -> None:
     assert tree.ask("store", DbWaitRevision(id=0)) == 0
-    rev = tree.ask("store", DbPut(pointer="/public/ui/a", value=1))
+    rev = tree.ask("store", DbPut(pointer="/public/ui/a", value=1, owner="client"))
     assert tree.ask("store", DbWaitRevision(id=rev)) == rev
     with pytest.raises(StoreError, match="does not exist"):
         tree.ask("store", DbWaitRevision(id=99))
@@ -176,14 +178,14 @@ def test_a_full_disk_rolls_back_and_loses_nothing_committed(tiny_disk: Path) -> 
     blob = "x" * 60_000
     with pytest.raises(StoreError, match="not saved"):
         for i in range(100):
-            rev = store.ask(DbPut(pointer=f"/public/ui/b{i}", value=blob))
+            rev = store.ask(DbPut(pointer=f"/public/ui/b{i}", value=blob, owner="client"))
             committed[f"b{i}"] = rev
     assert committed, "the disk filled before anything was written"
     dump = store.ask(DbDump(pointer="/public/ui"))
     assert sorted(dump.value) == sorted(committed)  # the failed write left no trace in memory
     assert dump.id == max(committed.values())
     # Space freed: writing works again and continues the same history.
-    assert store.ask(DbPut(pointer=f"/public/ui/{next(iter(committed))}", value="small")) == dump.id + 1
+    assert store.ask(DbPut(pointer=f"/public/ui/{next(iter(committed))}", value="small", owner="client")) == dump.id + 1
     store.stop()
     again = start_store(tiny_disk / "state.sqlite3")
     assert again.ask(DbRevision()) == dump.id + 1
@@ -192,7 +194,7 @@ def test_a_full_disk_rolls_back_and_loses_nothing_committed(tiny_disk: Path) -> 
 
 def test_the_database_is_private_to_the_server_user(data_dir: Path) -> None:
     store = start_store(data_dir / "db" / "state.sqlite3")
-    store.ask(DbPut(pointer="/public/ui/x", value=1))
+    store.ask(DbPut(pointer="/public/ui/x", value=1, owner="client"))
     db_dir = data_dir / "db"
     assert db_dir.stat().st_mode & 0o777 == 0o700
     for path in db_dir.iterdir():

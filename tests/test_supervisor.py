@@ -344,3 +344,30 @@ def test_parallel_stop_stops_independent_children_at_once() -> None:
     hang.set()
     stopper.join(timeout=5)
     assert not sup.is_alive()
+
+
+def test_a_backoff_child_whose_restart_fails_backs_off_and_the_supervisor_lives() -> None:
+    # The dependency watcher's case: it crashes because the store went away, and its immediate
+    # restart fails too (the store is not back yet). That is starting -> backing-off, not a bug.
+    journal: list[str] = []
+    starts = {"n": 0}
+    observer = Observer.start()
+
+    def start() -> pykka.ActorRef[Any]:
+        starts["n"] += 1
+        return Worker.start("watcher", journal, fail_start=starts["n"] == 2)
+
+    policy = Backoff(base=0.01, factor=2, cap=0.05, jitter=0.0, crash_loop_after=10, reset_after=60)
+    directory = Directory()
+    child = ChildSpec(id="watcher", start=start, backoff=policy)
+    sup = Supervisor.start("procs", [child], directory=directory, observer=observer, intensity=1)
+    wait_started(sup, timeout=5)
+    first = directory.get("watcher")
+    assert first is not None
+    first.tell(Crash())
+    wait_until(lambda: starts["n"] == 3 and replaced(directory, "watcher", first.actor_urn), what="third start")
+    assert sup.is_alive()
+    states = [(e.old, e.new) for e in observer.ask(Who())]
+    assert ("starting", "backing-off") in states and ("backing-off", "starting") in states
+    sup.stop()
+    observer.stop()

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
+import logging
+from pathlib import Path
 
-from startos.actors.facade import CallContext, RpcCall, RpcReply
+import pytest
+from gevent.event import Event
+
+from startos.actors.tree import TreeConfig, start_tree
+from startos.protocol.calls import CallContext, RpcCall, RpcReply
 from startos.protocol.jsonrpc import RpcError
 from startos.protocol.store import DbPut, DbRevision
 from startos.protocol.supervision import WhichChildren
+from startos.supervision import Actor
 
 from .conftest import TreeHarness
 from .helpers import wait_until
@@ -42,7 +48,7 @@ def test_watching_the_patch_stream(tree: TreeHarness) -> None:
 
 @pytest.mark.usefixtures("quiet_crashes")
 def test_a_crashed_store_is_restarted_with_what_depends_on_it(tree: TreeHarness) -> None:
-    tree.ask("store", DbPut(pointer="/public/ui/kept", value=True))
+    tree.ask("store", DbPut(pointer="/public/ui/kept", value=True, owner="client"))
     store, facade = tree.directory.get("store"), tree.directory.get("facade")
     sub = tree.watch("/public").sub
     tree.tell("store", DbPut(pointer=None, value=1))  # type: ignore[arg-type]  # a sender bug crashes the store
@@ -52,3 +58,32 @@ def test_a_crashed_store_is_restarted_with_what_depends_on_it(tree: TreeHarness)
     set_up(tree)
     reply = tree.ask("facade", RpcCall(method="db.dump", params={"pointer": "/public/ui"}, context=ROOT))
     assert reply.result.value == {"kept": True}  # nothing committed was lost
+
+
+class _Stray(Actor):
+    """An actor nobody supervises, with a greenlet of its own: what Tree.stop must call a bug."""
+
+    def on_start(self) -> None:
+        self.spawn(Event().wait)
+
+
+def test_stopping_the_tree_reports_actors_and_greenlets_left_running_as_bugs(
+    data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    outsider = _Stray.start()  # ran before the tree: not the tree's
+    tree = start_tree(TreeConfig(data_dir=data_dir, port=None, mdns=False, only=frozenset({"store", "auth"})))
+    stray = _Stray.start()
+    stray_actor = stray._actor_weakref()
+    try:
+        with caplog.at_level(logging.ERROR, logger="startos.actors.tree"):
+            assert tree.stop(timeout=10)
+        bugs = [r.getMessage() for r in caplog.records if r.name == "startos.actors.tree"]
+        assert bugs == [
+            f"bug: actor {stray} still runs after the tree stopped",
+            f"bug: a greenlet of {stray_actor} (Event.wait) still runs after the tree stopped",
+        ]
+        assert not any(str(outsider) in bug for bug in bugs)
+    finally:
+        stray.stop()
+        outsider.stop()
+    assert tree.leftovers() == ([], [])  # the tree's own actors and greenlets (the auth sweeper...) are gone

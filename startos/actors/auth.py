@@ -16,6 +16,7 @@ after an idle and an absolute lifetime; a timer sweeps expired ones out of the s
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import logging
 import time
@@ -26,30 +27,36 @@ from typing import Any
 
 import argon2
 import gevent
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from gevent.greenlet import Greenlet
 from pykka import ActorDeadError
 
+from startos.actors.patching import PatchError
 from startos.errors import StartOSError
 from startos.identity import check_password, new_id, new_token, token_hash
 from startos.protocol.auth import (
     ChangePassword,
     CheckSession,
-    HashPassword,
+    GetPubkey,
     IsSetUp,
     KillSessions,
     ListSessions,
     Login,
     Logout,
     NewSession,
+    RenameServer,
     ResetPassword,
+    ServerIdentity,
     SessionInfo,
     SessionList,
-    SetupCompleted,
+    SetLanguage,
+    SetUpServer,
     SweepSessions,
 )
 from startos.protocol.base import Message
 from startos.protocol.errors import ErrorKind
-from startos.protocol.store import DbApply, DbDump
+from startos.protocol.store import DbApply, DbDump, DbPut
 from startos.supervision import Actor, Directory, handles, in_thread
 
 __all__ = ["AuthActor", "AuthError", "LoginLimiter"]
@@ -233,6 +240,17 @@ class _OpenSession(Message, frozen=True):
     admitted_at: float
 
 
+class _CommitSetup(Message, frozen=True):
+    """The password is hashed and the server's key made: store them with the identity, once."""
+
+    digest: str
+    key_pem: str
+    jwk: dict[str, str]
+    server_id: str
+    name: str
+    hostname: str
+
+
 class _CommitPassword(Message, frozen=True):
     """The new password is hashed (and the old one was right): store it, end other sessions."""
 
@@ -244,6 +262,9 @@ class _CommitPassword(Message, frozen=True):
 
 class AuthActor(Actor):
     """Owns ``/private/auth``: checks passwords, opens, expires and closes sessions.
+
+    Also the server's identity as setup makes it (``serverInfo`` id, name, hostname, pubkey,
+    language, and ``/private/serverKey``): see ``startos.protocol.owners``.
 
     Lifetimes are in seconds; ``clock`` gives the wall time (sessions are stored with ISO
     timestamps, so they outlive a restart), ``limiter`` the login rate limit. Tests pass small
@@ -301,10 +322,10 @@ class AuthActor(Actor):
                 self._sessions[entry["tokenHash"]] = session
         patch += [{"op": "remove", "path": f"/private/auth/sessions/{sid}"} for sid in stale]
         if patch:
-            self.directory.ask("store", DbApply(patch=patch), timeout=30)
+            self.directory.ask("store", DbApply(patch=patch, owner="auth"), timeout=30)
         if stale:
             logger.info("ended expired sessions", extra={"sessions_ended": len(stale)})
-        self._sweeper = gevent.spawn(self._sweep_forever)
+        self._sweeper = self.spawn(self._sweep_forever)
 
     def on_stop(self) -> None:
         self._stop_sweeper()
@@ -340,17 +361,78 @@ class AuthActor(Actor):
         """True once initial setup is complete (a password hash exists in ``/private``)."""
         return self._set_up
 
-    @handles(SetupCompleted)
-    def setup_completed(self, _message: SetupCompleted) -> None:
-        """Setup committed its patch: re-read ``/private`` (not the teller's word) to know it."""
-        stored = self.directory.ask("store", DbDump(pointer="/private/auth/passwordHash")).value
-        self._set_up = _has_hash(stored)
-
-    @handles(HashPassword)
-    def hash_password(self, message: HashPassword) -> None:
-        """Hash a password off the hub; the reply comes from the thread pool's result."""
+    @handles(SetUpServer)
+    def set_up_server(self, message: SetUpServer) -> None:
+        """Initial setup: hash the password off the hub, then commit it with a new identity (``ServerIdentity``)."""
+        if self._set_up:
+            raise _already_set_up()
         check_password(message.password)
-        self.answer_later(self._hash, message.password)
+
+        def hash_then_commit() -> ServerIdentity:
+            key_pem, jwk = _server_key()
+            commit = _CommitSetup(
+                digest=self._hash(message.password),
+                key_pem=key_pem,
+                jwk=jwk,
+                server_id=new_id(8),
+                name=message.name,
+                hostname=message.hostname,
+            )
+            identity: ServerIdentity = self.actor_ref.ask(commit, block=True, timeout=30)
+            return identity
+
+        self.answer_later(hash_then_commit)
+
+    @handles(_CommitSetup)
+    def _commit_setup(self, message: _CommitSetup) -> ServerIdentity:
+        """Store what setup made, unless another setup got here first (sent by ``set_up_server``'s greenlet)."""
+        if self._set_up:
+            raise _already_set_up()
+        patch: list[dict[str, Any]] = [
+            # Compare-and-set on /private (written as null at start): setup happens once, and no
+            # public field, whoever wrote it, can make it run again over a password (issue #10).
+            {"op": "test", "path": "/private/auth/passwordHash", "value": None},
+            {"op": "replace", "path": "/private/auth/passwordHash", "value": message.digest},
+            {"op": "add", "path": "/private/auth/sessions", "value": {}},
+            {"op": "add", "path": "/public/serverInfo/id", "value": message.server_id},
+            {"op": "replace", "path": "/public/serverInfo/name", "value": message.name},
+            {"op": "replace", "path": "/public/serverInfo/hostname", "value": message.hostname},
+            {"op": "replace", "path": "/public/serverInfo/pubkey", "value": message.jwk},
+            {"op": "add", "path": "/private/serverKey", "value": message.key_pem},
+        ]
+        try:
+            self.directory.ask("store", DbApply(patch=patch, owner="auth"))
+        except PatchError as exc:
+            stored = self.directory.ask("store", DbDump(pointer="/private/auth/passwordHash")).value
+            if _has_hash(stored):  # a hash got there behind this actor's back: /private says it is set up
+                self._set_up = True
+                raise _already_set_up() from None
+            raise AuthError(f"setup could not be saved: {exc}", kind=exc.kind) from None
+        self._set_up = True
+        logger.info("setup complete", extra={"server_id": message.server_id})
+        return ServerIdentity(server_id=message.server_id, name=message.name, hostname=message.hostname)
+
+    # -- the server's name, language and key ----------------------------------------------------
+
+    @handles(RenameServer)
+    def rename_server(self, message: RenameServer) -> int:
+        """Set the server's name and hostname label; replies with the revision id."""
+        patch = [
+            {"op": "replace", "path": "/public/serverInfo/name", "value": message.name},
+            {"op": "replace", "path": "/public/serverInfo/hostname", "value": message.hostname},
+        ]
+        return int(self.directory.ask("store", DbApply(patch=patch, owner="auth")))
+
+    @handles(SetLanguage)
+    def set_language(self, message: SetLanguage) -> int:
+        """Set the interface language; replies with the revision id."""
+        put = DbPut(pointer="/public/serverInfo/language", value=message.language, owner="auth")
+        return int(self.directory.ask("store", put))
+
+    @handles(GetPubkey)
+    def get_pubkey(self, _message: GetPubkey) -> Any:
+        """The server's public key (a JWK), ``None`` before setup."""
+        return self.directory.ask("store", DbDump(pointer="/public/serverInfo/pubkey")).value
 
     # -- sessions ------------------------------------------------------------------------------
 
@@ -383,7 +465,10 @@ class AuthActor(Actor):
             stamp = _iso(now)
             entry = {"tokenHash": digest, "loggedIn": stamp, "lastActive": stamp, "userAgent": message.user_agent}
             self.directory.ask(
-                "store", DbApply(patch=[{"op": "add", "path": f"/private/auth/sessions/{session.id}", "value": entry}])
+                "store",
+                DbApply(
+                    patch=[{"op": "add", "path": f"/private/auth/sessions/{session.id}", "value": entry}], owner="auth"
+                ),
             )
         self._sessions[digest] = session
         return NewSession(id=session.id, token=token)
@@ -409,7 +494,8 @@ class AuthActor(Actor):
                 DbApply(
                     patch=[
                         {"op": "replace", "path": f"/private/auth/sessions/{session.id}/lastActive", "value": _iso(now)}
-                    ]
+                    ],
+                    owner="auth",
                 ),
             )
         return session.id
@@ -497,7 +583,7 @@ class AuthActor(Actor):
         patch += [
             {"op": "remove", "path": f"/private/auth/sessions/{s.id}"} for s in others.values() if not s.ephemeral
         ]
-        self.directory.ask("store", DbApply(patch=patch))
+        self.directory.ask("store", DbApply(patch=patch, owner="auth"))
         for digest in others:
             del self._sessions[digest]
         logger.info("master password changed", extra={"sessions_ended": len(others)})
@@ -537,9 +623,9 @@ class AuthActor(Actor):
         if not patch:
             return
         if wait:
-            self.directory.ask("store", DbApply(patch=patch))
+            self.directory.ask("store", DbApply(patch=patch, owner="auth"))
         else:
-            self.directory.tell("store", DbApply(patch=patch))
+            self.directory.tell("store", DbApply(patch=patch, owner="auth"))
 
     def _sweep_forever(self) -> None:
         # The timer only sends a message: the sweep itself runs on the actor, like every change.
@@ -558,3 +644,18 @@ class AuthActor(Actor):
 
 def _has_hash(value: object) -> bool:
     return isinstance(value, str) and bool(value)
+
+
+def _already_set_up() -> AuthError:
+    return AuthError("setup is already complete: log in instead", kind=ErrorKind.INVALID_REQUEST)
+
+
+def _server_key() -> tuple[str, dict[str, str]]:
+    """A new Ed25519 identity key: its PEM (kept in /private) and its public JWK."""
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    jwk = {"kty": "OKP", "crv": "Ed25519", "x": base64.urlsafe_b64encode(raw).decode().rstrip("=")}
+    return pem, jwk

@@ -138,7 +138,7 @@ class CertificateActor(Actor):
                 self._mirror()
             except Exception:  # HTTPS stays down; HTTP and everything else go on
                 logger.exception("could not write the TLS files to %s", self.tls_dir)
-        self._timer = gevent.spawn(self._tick_forever)
+        self._timer = self.spawn(self._tick_forever)
 
     def on_stop(self) -> None:
         self._stop_timer()
@@ -274,7 +274,7 @@ class CertificateActor(Actor):
             {"op": "add", "path": STORE_POINTER, "value": certs},
             {"op": "add", "path": FINGERPRINT_POINTER, "value": fingerprint(self._ca.cert_pem)},
         ]
-        self.directory.ask("store", DbApply(patch=patch))
+        self.directory.ask("store", DbApply(patch=patch, owner="certs"))
 
     def _mirror(self) -> None:
         """Write the files the TLS server reads; fsync runs off the hub."""

@@ -24,9 +24,21 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from startos.actors.facade import CallContext, ClaimSubscription, FacadeActor, RpcCall, RpcReply
+from startos.actors.facade import FacadeActor
 from startos.actors.registry import rpc
 from startos.errors import StartOSError
+from startos.protocol.calls import (
+    CallContext,
+    CheckCaller,
+    CheckSetUp,
+    GetRootCa,
+    GetServerHostname,
+    GetWebCertificate,
+    InstallUpload,
+    RpcCall,
+    RpcReply,
+    TakeClaim,
+)
 from startos.protocol.errors import ErrorKind, kind_title
 from startos.protocol.jsonrpc import RpcError
 from startos.protocol.openrpc import openrpc_document
@@ -178,10 +190,24 @@ class DiagnosticFacadeActor(Actor):
         params = FacadeActor.parse_params(spec, message.params)
         return RpcReply(result=self._answers[spec.name](params))
 
-    @handles(ClaimSubscription)
-    def claim(self, message: ClaimSubscription) -> None:
+    @handles(TakeClaim)
+    def claim(self, message: TakeClaim) -> None:
         """Nothing is ever waiting for a WebSocket or an upload in diagnostic mode."""
         raise RpcError(ErrorKind.NOT_FOUND, f"nothing is waiting for {message.guid!r}: startd is in diagnostic mode")
+
+    @handles(CheckSetUp, CheckCaller)
+    def web_access(self, _message: CheckSetUp | CheckCaller) -> bool:
+        """No tree, no password: the web layer serves the diagnostic page as before setup, trusting nobody."""
+        return False
+
+    @handles(GetRootCa, GetServerHostname, GetWebCertificate)
+    def web_lookup(self, _message: GetRootCa | GetServerHostname | GetWebCertificate) -> None:
+        """The CA, the hostname and the certificate live in the tree that did not load: ``None``."""
+
+    @handles(InstallUpload)
+    def install_upload(self, _message: InstallUpload) -> None:
+        """Nothing installs in diagnostic mode."""
+        raise RpcError(ErrorKind.DIAGNOSTIC_MODE, f"startd is in diagnostic mode: {self.details}")
 
     def _echo(self, params: EchoParams) -> str:
         return params.message

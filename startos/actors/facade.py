@@ -12,80 +12,50 @@ import logging
 import uuid
 from typing import Any
 
-import gevent
 import msgspec
 import pykka
 from gevent.lock import Semaphore
+from greenlet import GreenletExit
 
 from startos.actors.registry import HANDLERS
 from startos.errors import StartOSError
+from startos.protocol.auth import CheckSession, IsSetUp
 from startos.protocol.base import Message
+from startos.protocol.calls import (
+    CallContext,
+    CheckCaller,
+    CheckSetUp,
+    GetRootCa,
+    GetServerHostname,
+    GetWebCertificate,
+    InstallUpload,
+    RpcCall,
+    RpcReply,
+    TakeClaim,
+    WithCookie,
+)
+from startos.protocol.certs import GetAuthority, GetServerCert
+from startos.protocol.claims import Claim, StreamClaim, release
 from startos.protocol.errors import ErrorKind
 from startos.protocol.jsonrpc import RpcError
 from startos.protocol.openrpc import openrpc_document
+from startos.protocol.packages import InstallPackage
 from startos.protocol.rpc import METHODS, MethodSpec
-from startos.protocol.store import DbRevision
+from startos.protocol.store import DbDump, DbRevision
 from startos.supervision import Actor, ActorNotFound, Directory, handles
 
-__all__ = ["CallContext", "ClaimSubscription", "FacadeActor", "RpcCall", "RpcReply"]
+__all__ = ["FacadeActor"]
 
 logger = logging.getLogger(__name__)
 
 SUBSCRIBE_CLAIM_WINDOW = 30.0
+INSTALL_TIMEOUT = 600.0  # reading, verifying and unpacking a large package
+WEB_ASK_TIMEOUT = 10.0  # what the web layer asks besides RPC answers fast or not at all
+LOCKS = ("setup",)  # the locks calls share (made up front: a call's greenlet changes no field)
 
 
-class CallContext(msgspec.Struct, frozen=True, kw_only=True):
-    """Who is calling: the transport fills it in; handlers may read it.
-
-    ``session`` is the caller's session token (from the cookie), ``session_id`` the session it
-    belongs to once the facade has checked it. ``local_root`` is set when the caller proved it
-    is root on this machine (the cookie file only root can read).
-    """
-
-    peer: str = ""
-    local: bool = False
-    secure: bool = False
-    session: str | None = None
-    session_id: str | None = None
-    user_agent: str | None = None
-    local_root: bool = False
-
-
-class RpcCall(Message, frozen=True):
-    """One JSON-RPC call to route: reply is an ``RpcReply`` or an ``RpcError`` is raised."""
-
-    method: str
-    params: dict[str, Any] | list[Any] | None = None
-    context: CallContext = CallContext()
-
-
-class RpcReply(msgspec.Struct, frozen=True):
-    """A method's result; ``revision`` is set for mutating methods (``X-Patch-Sequence``).
-
-    ``set_session`` (a token, with ``persistent``) or ``clear_session`` ask the transport to set or
-    clear the ``session`` cookie.
-    """
-
-    result: Any
-    revision: int | None = None
-    set_session: str | None = None
-    persistent: bool = True
-    clear_session: bool = False
-
-
-class WithCookie(msgspec.Struct, frozen=True):
-    """Returned by a handler that also sets (``token``) or clears the session cookie."""
-
-    result: Any
-    token: str | None = None
-    persistent: bool = True
-    clear: bool = False
-
-
-class ClaimSubscription(Message, frozen=True):
-    """Hand the subscription opened by ``db.subscribe`` to the WebSocket that names its guid."""
-
-    guid: str
+class _SetUpSeen(Message, frozen=True):
+    """Told by a call's greenlet to its facade: setup is complete (cached from then on)."""
 
 
 class FacadeActor(Actor):
@@ -95,32 +65,109 @@ class FacadeActor(Actor):
         super().__init__()
         self.directory = directory
         self.call_timeout = call_timeout
-        self._claims: dict[str, Any] = {}
+        self._claims: dict[str, Claim] = {}
         self._spec_cache: dict[str, Any] | None = None
         self._set_up = False  # cached once true: setup is never undone
-        self._locks: dict[str, Semaphore] = {}
+        self._locks: dict[str, Semaphore] = {name: Semaphore() for name in LOCKS}
 
     def __str__(self) -> str:
         return "FacadeActor"
 
     def on_stop(self) -> None:
-        for item in self._claims.values():
-            _close_claim(item)
+        for claim in self._claims.values():
+            release(claim)
         self._claims.clear()
 
     @handles(RpcCall)
     def call(self, message: RpcCall) -> None:
         """Validate and run one call on its own greenlet; the reply comes from there."""
         reply = self.defer_reply()
-        gevent.spawn(self._run, message, reply)
+        job = self.spawn(self._run, message, reply)
+        if reply is not None:  # killed with the facade, even before it ran: the caller hears so
+            self.answer_if_dropped(job, reply, _cut_short(message.method))
 
-    @handles(ClaimSubscription)
-    def claim(self, message: ClaimSubscription) -> Any:
-        """What is waiting for this guid (a stream or an upload); each guid can be claimed once."""
-        item = self._claims.pop(message.guid, None)
-        if item is None:
+    @handles(TakeClaim)
+    def claim(self, message: TakeClaim) -> Claim:
+        """What is waiting for this guid (a stream, a session or an upload); each guid can be claimed once."""
+        claim = self._claims.pop(message.guid, None)
+        if claim is None:
             raise RpcError(ErrorKind.NOT_FOUND, f"nothing is waiting for {message.guid!r} (expired or used)")
-        return item
+        return claim
+
+    # -- what the web layer asks besides RPC: it talks to the facade only -----------------------
+
+    @handles(CheckSetUp)
+    def check_set_up(self, _message: CheckSetUp) -> bool | None:
+        """Whether initial setup is complete (cached once true: setup is never undone)."""
+        if self._set_up:
+            return True
+        self.answer_later(self._ask_set_up, WEB_ASK_TIMEOUT)
+        return None
+
+    @handles(_SetUpSeen)
+    def _set_up_seen(self, _message: _SetUpSeen) -> None:
+        """A call's greenlet learned that setup is complete: remember it here, on the actor."""
+        self._set_up = True
+
+    def _ask_set_up(self, timeout: float) -> bool:
+        """Ask the AuthActor whether setup is complete (from a call's greenlet); tell the actor if so."""
+        set_up = bool(self.directory.ask("auth", IsSetUp(), timeout=timeout))
+        if set_up:
+            self.actor_ref.tell(_SetUpSeen())
+        return set_up
+
+    @handles(CheckCaller)
+    def check_caller(self, message: CheckCaller) -> bool | None:
+        """Whether the caller holds a live session (or proved it is root on this machine)."""
+        context = message.context
+        if context.local_root:
+            return True
+        if not context.session:
+            return False
+        token = context.session
+        self.answer_later(
+            lambda: self.directory.ask("auth", CheckSession(token=token), timeout=WEB_ASK_TIMEOUT) is not None
+        )
+        return None
+
+    @handles(GetRootCa)
+    def root_ca(self, _message: GetRootCa) -> str | None:
+        """The root CA's PEM for ``/static/local-root-ca.crt`` (``None`` before setup)."""
+        if self.directory.get("certs") is None:
+            return None
+
+        def pem() -> str | None:
+            ca = self.directory.ask("certs", GetAuthority(), timeout=WEB_ASK_TIMEOUT)
+            return None if ca is None else str(ca.pem)
+
+        self.answer_later(pem)
+        return None
+
+    @handles(GetWebCertificate)
+    def web_certificate(self, _message: GetWebCertificate) -> Any:
+        """The HTTPS server's certificate (``ServerCertInfo``), or ``None`` before one was issued."""
+        if self.directory.get("certs") is None:
+            return None
+        self.answer_later(lambda: self.directory.ask("certs", GetServerCert(), timeout=WEB_ASK_TIMEOUT))
+        return None
+
+    @handles(GetServerHostname)
+    def server_hostname(self, _message: GetServerHostname) -> str | None:
+        """The server's hostname label (its ``.local`` name), read from the state tree."""
+
+        def hostname() -> str | None:
+            value = self.directory.ask("store", DbDump(pointer="/public/serverInfo/hostname"), timeout=WEB_ASK_TIMEOUT)
+            return value.value if isinstance(value.value, str) and value.value else None
+
+        self.answer_later(hostname)
+        return None
+
+    @handles(InstallUpload)
+    def install_upload(self, message: InstallUpload) -> Any:
+        """Install a sideloaded file the web layer received; replies with ``InstallStarted``."""
+        install = InstallPackage(path=message.path, accept_new_key=message.accept_new_key, remove_source=True)
+        self.answer_later(lambda: self.directory.ask("services", install, timeout=INSTALL_TIMEOUT))
+        return None
 
     def _run(self, message: RpcCall, reply: pykka.Future[Any] | None) -> None:
         try:
@@ -129,6 +176,8 @@ class FacadeActor(Actor):
             if reply is not None:
                 reply.set_exception()
             return
+        except GreenletExit:
+            raise  # the facade stopped mid-call: answered by the link set in call()
         except BaseException as exc:
             if reply is not None:
                 reply.set_exception((type(exc), exc, exc.__traceback__))
@@ -179,16 +228,17 @@ class FacadeActor(Actor):
 
     def _admit(self, spec: MethodSpec, context: CallContext) -> CallContext:
         """Refuse the call unless setup, locality and session allow it; fill in ``session_id``."""
-        from startos.protocol.auth import CheckSession, IsSetUp
-
         if spec.local_only and not context.local_root:
             raise RpcError(
                 ErrorKind.AUTHORIZATION,
                 f"{spec.name} works only on the server itself: run start-cli there as root",
             )
         if not spec.before_setup and not self._set_up:
-            self._set_up = bool(self.ask("auth", IsSetUp()))
-            if not self._set_up:
+            try:
+                set_up = self._ask_set_up(self.call_timeout)
+            except ActorNotFound as exc:
+                raise RpcError(ErrorKind.UNKNOWN, "the auth service is restarting; try again") from exc
+            if not set_up:
                 raise RpcError(ErrorKind.UNINITIALIZED, "the server is not set up yet: complete setup first")
         if not spec.auth or context.local_root:
             return context
@@ -198,8 +248,8 @@ class FacadeActor(Actor):
         return msgspec.structs.replace(context, session_id=session_id)
 
     def lock(self, name: str) -> Semaphore:
-        """A lock shared by every call of the facade (e.g. one setup at a time)."""
-        return self._locks.setdefault(name, Semaphore())
+        """A lock shared by every call of the facade, one of :data:`LOCKS` (e.g. one setup at a time)."""
+        return self._locks[name]
 
     @staticmethod
     def parse_params(spec: MethodSpec, params: Any) -> Any:
@@ -225,29 +275,29 @@ class FacadeActor(Actor):
             self._spec_cache = openrpc_document(METHODS)
         return self._spec_cache
 
-    def hold_claim(self, item: Any, window: float = SUBSCRIBE_CLAIM_WINDOW) -> str:
-        """Keep ``item`` for whoever presents the returned guid within ``window`` seconds.
+    def hold_claim(self, claim: Claim, window: float = SUBSCRIBE_CLAIM_WINDOW) -> str:
+        """Keep ``claim`` for whoever presents the returned guid within ``window`` seconds.
 
-        Items are ``("stream", source, initial)`` (a patch or log stream for ``/ws/rpc/{guid}``)
-        or ``("upload", params)`` (a sideload for ``/rest/upload/{guid}``).
+        A ``StreamClaim`` or ``AttachClaim`` is for ``/ws/rpc/{guid}``, an ``UploadClaim`` for
+        ``/rest/upload/{guid}`` (``startos.protocol.claims``).
         """
         guid = uuid.uuid4().hex
-        self._claims[guid] = item
-        gevent.spawn_later(window, self._expire, guid)
+        self._claims[guid] = claim
+        self.spawn_later(window, self._expire, guid)
         return guid
 
     def hold_subscription(self, sub: Any) -> str:
-        return self.hold_claim(("stream", sub, []))
+        """Hold a state subscription for the patch socket (see :meth:`hold_claim`)."""
+        return self.hold_claim(StreamClaim(source=sub))
 
     def _expire(self, guid: str) -> None:
-        item = self._claims.pop(guid, None)
-        if item is not None:
-            _close_claim(item)
+        claim = self._claims.pop(guid, None)
+        if claim is not None:
+            release(claim)
 
 
-def _close_claim(item: Any) -> None:
-    if isinstance(item, tuple) and item and item[0] in ("stream", "attach"):
-        item[1].close()
+def _cut_short(method: str) -> RpcError:
+    return RpcError(ErrorKind.UNKNOWN, f"{method} was cut short: the server is stopping or restarting; try again")
 
 
 def _load_handlers() -> None:

@@ -160,7 +160,7 @@ class MdnsActor(Actor):
         if (info.get("network") or {}).get("mdns") == msgspec.to_builtins(self._status):
             self._published = self._status  # as the last stop left it: no revision needed
         self._publish()
-        self._worker = gevent.spawn(self._run)
+        self._worker = self.spawn(self._run)
         self._wake.set()
 
     def on_stop(self) -> None:
@@ -173,9 +173,17 @@ class MdnsActor(Actor):
 
     def on_exit(self, reason: Any) -> None:
         # After a crash or a kill too: never leave sockets or zeroconf's loop thread behind.
-        # on_exit must not block, and closing takes a moment (goodbye packets): do it aside.
-        if self._worker is not None or self._zc is not None:
-            gevent.spawn(self._close)
+        # Whatever opened them ran on the actor's own greenlet, so on_exit runs there too, before
+        # the actor's greenlets are killed: let the worker finish its step (killed inside
+        # ``Zeroconf()`` it would leave a loop thread nobody can close) and close here. Closing
+        # takes milliseconds, plus ~0.25 s of goodbye packets when a name was advertised.
+        if self._worker is None and self._zc is None:
+            return
+        if gevent.getcurrent() is self._greenlet:
+            self._close()
+        else:  # killed before its loop ever ran: nothing can be open; stop the worker anyway
+            self._stopping = True
+            self._wake.set()
 
     def _close(self) -> None:
         # Ask the worker to finish its step rather than kill it anywhere: killed inside
@@ -352,9 +360,11 @@ class MdnsActor(Actor):
         value = msgspec.to_builtins(status)
         ask_timeout = self.store_timeout if timeout is None else timeout
         try:
-            self.directory.ask("store", DbApply(patch=[{"op": "add", "path": STATUS, "value": value}]), ask_timeout)
+            self.directory.ask(
+                "store", DbApply(patch=[{"op": "add", "path": STATUS, "value": value}], owner="mdns"), ask_timeout
+            )
         except PatchError:
             # No /public/serverInfo/network yet (the first boot): create it with our part.
             patch = [{"op": "add", "path": NETWORK, "value": {"mdns": value}}]
-            self.directory.ask("store", DbApply(patch=patch), ask_timeout)
+            self.directory.ask("store", DbApply(patch=patch, owner="mdns"), ask_timeout)
         self._published = status

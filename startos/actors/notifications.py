@@ -148,7 +148,7 @@ class NotificationActor(Actor):
         if shown != self._unread:
             patch.append({"op": "add", "path": UNREAD, "value": self._unread})
         if patch:
-            self._store(DbApply(patch=patch))
+            self._store(DbApply(patch=patch, owner="notifications"))
         logger.info("notifications loaded", extra={"count": len(self._ids), "unread": self._unread})
 
     # -- requests ------------------------------------------------------------------------------
@@ -173,7 +173,7 @@ class NotificationActor(Actor):
         unread = self._unread + 1 - sum(1 for i in dropped if not self._entries[i]["seen"])
         patch.append({"op": "replace", "path": UNREAD, "value": unread})
         try:
-            self._store(DbApply(patch=patch))
+            self._store(DbApply(patch=patch, owner="notifications"))
         except StartOSError:
             if self._reply_to is None:
                 logger.exception("could not store notification %r", message.title)
@@ -295,7 +295,7 @@ class NotificationActor(Actor):
         unread = self._unread + (-len(changed) if seen else len(changed))
         patch: list[dict[str, Any]] = [{"op": "replace", "path": f"{ENTRIES}/{i}/seen", "value": seen} for i in changed]
         patch.append({"op": "replace", "path": UNREAD, "value": unread})
-        revision = int(self._store(DbApply(patch=patch)))
+        revision = int(self._store(DbApply(patch=patch, owner="notifications")))
         for i in changed:
             self._entries[i] = {**self._entries[i], "seen": seen}
         self._unread = unread
@@ -308,7 +308,7 @@ class NotificationActor(Actor):
         patch: list[dict[str, Any]] = [{"op": "remove", "path": f"{ENTRIES}/{i}"} for i in ids]
         if unread != self._unread:
             patch.append({"op": "replace", "path": UNREAD, "value": unread})
-        revision = int(self._store(DbApply(patch=patch)))
+        revision = int(self._store(DbApply(patch=patch, owner="notifications")))
         self._forget(ids)
         self._unread = unread
         return revision

@@ -262,7 +262,7 @@ class ProxyActor(Actor):
             expose.disabled = current.disabled
             self._close_expose(current)
         self._exposes[message.key] = expose
-        expose.accepter = gevent.spawn(self._accept_loop, expose)
+        expose.accepter = self.spawn(self._accept_loop, expose)
         logger.info(
             "proxy listening",
             extra={
@@ -370,7 +370,8 @@ class ProxyActor(Actor):
                     gevent.sleep(_ACCEPT_RETRY)
                 continue  # ECONNABORTED and the like: that client gave up; take the next
             self._accepted += 1
-            expose.group.spawn(self._connection, expose, client, _peer(address))
+            # The actor owns the greenlet (it dies with the actor); the expose's group ends it with the listener.
+            expose.group.add(self.spawn(self._connection, expose, client, _peer(address)))
 
     # -- one connection -------------------------------------------------------------------------
 
@@ -416,7 +417,7 @@ class ProxyActor(Actor):
         conn.backend = backend
         backend.settimeout(None)
         set_nodelay(backend)
-        down = gevent.spawn(self._downstream, conn, backend, client, tls)
+        down = self.spawn(self._downstream, conn, backend, client, tls)
         try:
             pump(client, backend, self._bytes_in)
             # The client is done sending (half-close): tell the backend, keep its answer flowing.

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 from startos.protocol.rpc import METHODS
 
 if TYPE_CHECKING:
-    from startos.actors.facade import CallContext, FacadeActor
+    from startos.actors.facade import FacadeActor
+    from startos.protocol.calls import CallContext
 
 Handler = Callable[["FacadeActor", Any, "CallContext"], Any]
 HANDLERS: dict[str, Handler] = {}

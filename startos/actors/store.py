@@ -41,6 +41,8 @@ from startos.actors.patching import (
 from startos.errors import StartOSError
 from startos.protocol.errors import ErrorKind
 from startos.protocol.limits import MAX_TREE_DEPTH, decode_json
+from startos.protocol.owners import owner_of
+from startos.protocol.public_tree import SchemaError, validate_at
 from startos.protocol.store import (
     DbApply,
     DbDump,
@@ -54,7 +56,7 @@ from startos.protocol.store import (
 )
 from startos.supervision import Actor, handles
 
-__all__ = ["StoreActor", "StoreError", "Subscription", "initial_document"]
+__all__ = ["NotOwnerError", "StoreActor", "StoreError", "Subscription", "initial_document"]
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +67,38 @@ class StoreError(StartOSError):
     """Raised when the database cannot be read or written (corruption, full disk, I/O error)."""
 
     kind = ErrorKind.DATABASE
+
+
+class NotOwnerError(PatchError):
+    """Raised when a patch writes a subtree its sender does not own (``startos.protocol.owners``)."""
+
+    kind = ErrorKind.AUTHORIZATION
+
+
+def check_owner(patch: list[dict[str, Any]], owner: str) -> list[str]:
+    """The paths ``patch`` writes, after checking that ``owner`` owns every one of them.
+
+    ``test`` ops and the source of a ``copy`` only read: anyone may use them. A ``move`` writes
+    both its source (removed) and its target.
+    """
+    written: list[str] = []
+    for op in patch:
+        kind = op.get("op")
+        if kind == "test":
+            continue
+        paths = [op.get("path")]
+        if kind == "move":
+            paths.append(op.get("from"))
+        for path in paths:
+            if not isinstance(path, str):
+                raise PatchError(f"{kind} without a string path")
+            holder = owner_of(path)
+            if holder != owner:
+                who = f"{owner!r}" if owner else "a writer that does not name itself"
+                whose = f"owned by {holder!r}" if holder else "written by nobody"
+                raise NotOwnerError(f"{path or '(the root)'} is {whose}: {who} may not change it")
+            written.append(path)
+    return written
 
 
 def initial_document() -> dict[str, Any]:
@@ -259,8 +293,11 @@ class StoreActor(Actor):
         if not message.patch:
             return self._committed
         try:
-            self._doc = apply_patch(self._doc, message.patch, max_depth=MAX_TREE_DEPTH)
-        except PatchError as exc:
+            written = check_owner(message.patch, message.owner)
+            doc = apply_patch(self._doc, message.patch, max_depth=MAX_TREE_DEPTH)
+            validate_at(doc["public"], written)
+            self._doc = doc
+        except (PatchError, SchemaError) as exc:
             if self._reply_to is None:
                 # A bad patch told by another actor is that actor's bug: log it, keep serving.
                 # No traceback: the message is all there is, and it is free of tree values.
@@ -288,7 +325,9 @@ class StoreActor(Actor):
                 op = "replace" if last != "-" else "add"
             elif isinstance(container, dict) and last.replace("~1", "/").replace("~0", "~") in container:
                 op = "replace"
-        return self.apply(DbApply(patch=[{"op": op, "path": message.pointer, "value": message.value}]))
+        return self.apply(
+            DbApply(patch=[{"op": op, "path": message.pointer, "value": message.value}], owner=message.owner)
+        )
 
     @handles(DbSubscribe)
     def subscribe(self, message: DbSubscribe) -> Subscription:

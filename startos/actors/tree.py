@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gevent
 import msgspec
-from pykka import ActorRef
+from gevent.greenlet import Greenlet
+from pykka import ActorRef, ActorRegistry
 
 from startos.actors.auth import AuthActor
 from startos.actors.certificates import CertificateActor
@@ -19,11 +22,21 @@ from startos.actors.mdns import MdnsActor
 from startos.actors.notifications import NotificationActor
 from startos.actors.proxy import ProxyActor
 from startos.actors.services.manager import ServicesActor
+from startos.actors.services.watcher import watcher_spec
 from startos.actors.store import StoreActor, StoreError
 from startos.errors import StartOSError
 from startos.protocol.errors import ErrorKind
 from startos.protocol.supervision import ChildSpec
-from startos.supervision import Directory, Supervisor, kill, wait_exited, wait_started
+from startos.supervision import (
+    Directory,
+    GeventActor,
+    Supervisor,
+    describe_greenlet,
+    kill,
+    running_greenlets,
+    wait_exited,
+    wait_started,
+)
 
 __all__ = ["StateLoadError", "Tree", "TreeConfig", "start_diagnostic_tree", "start_tree"]
 
@@ -45,7 +58,7 @@ class TreeConfig:
     mdns: bool = True
     # Where services run: "auto" (namespaces when root allows, else plain processes), "process", "namespace".
     sandbox: str = "auto"
-    # Restart pacing of service daemons (None: the default, see services.service.DAEMON_BACKOFF).
+    # Restart pacing of service daemons (None: the default, see actors.policies.DAEMON_BACKOFF).
     daemon_backoff: Any = None
     tls_host: str | None = None  # None: the same host as HTTP
     tls_port: int | None = None  # None: no HTTPS server
@@ -69,6 +82,8 @@ class Tree:
     config: TreeConfig
     root: ActorRef[Any]
     directory: Directory
+    # Actors that ran before this tree booted (another tree's, a test's): not this tree's leftovers.
+    foreign: frozenset[str] = frozenset()
 
     def ask(self, name: str, message: object, timeout: float | None = 10.0) -> Any:
         """Ask the actor called ``name`` and wait for the reply."""
@@ -80,7 +95,9 @@ class Tree:
     def stop(self, timeout: float = 10.0) -> bool:
         """Stop every actor in reverse start order; kill what is left after ``timeout``.
 
-        Returns ``True`` when everything stopped gracefully in time.
+        Returns ``True`` when everything stopped gracefully in time. Then nothing of the tree may
+        run any more: an actor still alive or a greenlet an actor spawned still running is a bug,
+        logged at ERROR (see :meth:`leftovers`).
         """
         if not self.root.is_alive():
             return True
@@ -91,8 +108,38 @@ class Tree:
         if wait_exited(self.root, timeout=timeout) is None:
             logger.error("the tree did not stop within %s s; killing what is left", timeout)
             kill(self.root, block=True, timeout=2.0)
+            self._settle(grace=2.0)  # the root's exit kills its children without waiting for them
+            self._report_leftovers()
             return False
+        self._report_leftovers()
         return True
+
+    def leftovers(self) -> tuple[list[ActorRef[Any]], list[tuple[GeventActor, Greenlet]]]:
+        """What of this tree still runs: live actors, and live greenlets that actors spawned.
+
+        Every actor that did not run before the tree booted counts (pykka's registry), and every
+        greenlet started by ``GeventActor.spawn`` of such an actor, whether the actor lives or not.
+        """
+        actors = [ref for ref in ActorRegistry.get_all() if ref.actor_urn not in self.foreign]
+        greenlets = [(actor, g) for actor, g in running_greenlets() if actor.actor_urn not in self.foreign]
+        return actors, greenlets
+
+    def _settle(self, grace: float) -> None:
+        """Give actors and greenlets killed without waiting up to ``grace`` seconds to end."""
+        deadline = time.monotonic() + grace
+        actors, greenlets = self.leftovers()
+        for ref in actors:
+            wait_exited(ref, timeout=max(0.0, deadline - time.monotonic()))
+        gevent.joinall([g for _actor, g in greenlets], timeout=max(0.0, deadline - time.monotonic()))
+
+    def _report_leftovers(self) -> None:
+        actors, greenlets = self.leftovers()
+        for ref in actors:
+            logger.error("bug: actor %s still runs after the tree stopped", ref)
+        for actor, greenlet in greenlets:
+            logger.error(
+                "bug: a greenlet of %s (%s) still runs after the tree stopped", actor, describe_greenlet(greenlet)
+            )
 
 
 def child_specs(config: TreeConfig, directory: Directory) -> list[ChildSpec]:
@@ -110,7 +157,12 @@ def child_specs(config: TreeConfig, directory: Directory) -> list[ChildSpec]:
             type="supervisor",
             shutdown=None,
             start=lambda: Supervisor.start(
-                "services-sup", directory=directory, intensity=100, period=10.0, parallel_stop=True
+                "services-sup",
+                [watcher_spec(directory)],  # then one ServiceSupervisor per installed service
+                directory=directory,
+                intensity=100,
+                period=10.0,
+                parallel_stop=True,
             ),
         ),
         ChildSpec(
@@ -226,6 +278,7 @@ def start_tree(config: TreeConfig) -> Tree:
     any other failure (a port in use, a missing permission) is raised as it is.
     """
     config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    foreign = _running_actors()
     directory = Directory()
     specs = child_specs(config, directory)
     if config.only is not None:
@@ -244,7 +297,12 @@ def start_tree(config: TreeConfig) -> Tree:
     finally:
         boot.done()
     directory.register("root", root)
-    return Tree(config=config, root=root, directory=directory)
+    return Tree(config=config, root=root, directory=directory, foreign=foreign)
+
+
+def _running_actors() -> frozenset[str]:
+    """The actors that run right now (before a tree boots: none of them is the tree's)."""
+    return frozenset(ref.actor_urn for ref in ActorRegistry.get_all())
 
 
 DIAGNOSTIC_PAGE = "diagnostic.html"
@@ -265,6 +323,7 @@ def start_diagnostic_tree(
     """
     from startos.webui.policy import LocalCookie
 
+    foreign = _running_actors()
     directory = Directory()
     report = diagnostic_error(error)
     specs = [
@@ -283,7 +342,7 @@ def start_diagnostic_tree(
     root = Supervisor.start("diagnostic", specs, strategy="one_for_one", intensity=5, period=10.0, directory=directory)
     wait_started(root, timeout=30)
     directory.register("root", root)
-    return Tree(config=config, root=root, directory=directory)
+    return Tree(config=config, root=root, directory=directory, foreign=foreign)
 
 
 def certificate_names(data_dir: Path) -> tuple[str, ...]:

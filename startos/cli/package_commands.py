@@ -6,19 +6,20 @@ import http.client
 import json
 import os
 import sys
-import time
+from collections.abc import Iterable
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
+from startos.cli.live import close_socket, open_socket, watch
 from startos.cli.output import emit, table
 from startos.cli.start_cli import Context, pass_ctx
 from startos.errors import StartOSError
 from startos.s9pk import Package
 
-POLL = 0.2  # seconds between looks at the install's progress in the state tree
 CHUNK = 1024 * 1024
 
 
@@ -126,9 +127,14 @@ def _bar_file() -> Any:
 def _follow_install(ctx: Context, started: dict[str, Any]) -> None:
     """Show verify / unpack / init as they complete, until the package is installed or gone."""
     package_id = started["id"]
+    with closing(watch(ctx, "/public/packageData", f"the install of {package_id}")) as changes:
+        _show_install(ctx, started, changes)
+
+
+def _show_install(ctx: Context, started: dict[str, Any], changes: Iterable[dict[str, Any]]) -> None:
+    package_id = started["id"]
     shown: set[str] = set()
-    while True:
-        data = ctx.call("db.dump", {"pointer": "/public/packageData"})["value"]
+    for data in changes:
         entry = data.get(package_id)
         if entry is None:
             raise StartOSError(f"the install of {package_id} failed; see `start-cli notification list`")
@@ -146,7 +152,6 @@ def _follow_install(ctx: Context, started: dict[str, Any]) -> None:
                         click.echo(f"{name:<7}[{'#' * 36}]  done", err=True)
                 click.echo(f"{package_id} {started['version']} installed", err=True)
             return
-        time.sleep(POLL)
 
 
 @package.command("cancel-install")
@@ -170,8 +175,9 @@ def uninstall(ctx: Context, package_id: str, yes: bool, force: bool) -> None:
             click.echo(alert, err=True)
         click.confirm(f"Uninstall {package_id} and delete its data?", abort=True, err=True)
     ctx.call("package.uninstall", {"id": package_id, "force": force})
-    while package_id in ctx.call("db.dump", {"pointer": "/public/packageData"})["value"]:
-        time.sleep(POLL)  # the removal goes on in the server; wait until it is done
+    # The removal goes on in the server: wait until its entry is gone.
+    with closing(watch(ctx, "/public/packageData", f"the removal of {package_id}")) as changes:
+        next(data for data in changes if package_id not in data)
     if ctx.format != "json":
         click.echo(f"{package_id} uninstalled")
 
@@ -238,31 +244,11 @@ def logs(
         _print_entry(entry, ctx.format)
 
 
-def _open_socket(ctx: Context, guid: str, what: str) -> Any:
-    """The WebSocket at /ws/rpc/{guid}, with the same cookies and TLS trust as every call."""
-    import simple_websocket
-
-    url = ctx.client.url.replace("http", "ws", 1) + f"/ws/rpc/{guid}"
-    headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in ctx.client.cookies.items())} if ctx.client.cookies else None
-    ssl_context = ctx.client._tls if url.startswith("wss") else None
-    try:
-        return simple_websocket.Client.connect(url, headers=headers, ssl_context=ssl_context)
-    except (OSError, simple_websocket.ConnectionError) as exc:
-        raise StartOSError(f"cannot {what} at {url}: {exc}") from exc
-
-
-def _close_socket(ws: Any) -> None:
-    try:
-        ws.close()
-    except Exception:  # noqa: BLE001 (the server closed first: nothing left to close)
-        pass
-
-
 def _follow_logs(ctx: Context, package_id: str, limit: int, boot: str | None) -> None:
     import simple_websocket
 
     result = ctx.call("package.logs.follow", {"id": package_id, "limit": limit, "boot": boot})
-    ws = _open_socket(ctx, result["guid"], "follow the logs")
+    ws = open_socket(ctx, result["guid"], "follow the logs")
     try:
         while True:
             message = ws.receive()
@@ -274,7 +260,7 @@ def _follow_logs(ctx: Context, package_id: str, limit: int, boot: str | None) ->
     except KeyboardInterrupt:
         pass
     finally:
-        _close_socket(ws)
+        close_socket(ws)
 
 
 @package.command("attach", context_settings={"ignore_unknown_options": True})
@@ -287,7 +273,7 @@ def attach(ctx: Context, package_id: str, command: tuple[str, ...], force_tty: b
     """Open a shell inside service ID's sandbox, or run COMMAND there (exit code passed through)."""
     tty = force_tty or sys.stdin.isatty()
     result = ctx.call("package.attach", {"id": package_id, "command": list(command) or None, "tty": tty, "user": user})
-    status = _relay(_open_socket(ctx, result["guid"], "attach"), tty)
+    status = _relay(open_socket(ctx, result["guid"], "attach"), tty)
     raise SystemExit(status if status >= 0 else 128 - status)
 
 
@@ -337,7 +323,7 @@ def _relay(ws: Any, tty: bool) -> int:
     finally:
         if saved is not None:
             termios.tcsetattr(stdin_fd, termios.TCSADRAIN, saved)
-        _close_socket(ws)
+        close_socket(ws)
     return status
 
 

@@ -134,7 +134,7 @@ def echo(ctx: Context, message: str) -> None:
 @cli.command()
 @pass_ctx
 def state(ctx: Context) -> None:
-    """Show the API specification (OpenRPC): every method with its params."""
+    """Show the API specification (OpenRPC): every method with its params, and the state tree's schema."""
     spec = ctx.call("state")
     if ctx.format == "json":
         emit(spec, "json")
@@ -149,6 +149,9 @@ def state(ctx: Context) -> None:
         for m in spec["methods"]
     ]
     table(rows, ["method", "params", "session", "summary"])
+    tree = spec.get("x-state-tree")
+    if tree:  # the whole JSON Schema is in the JSON output (--format json), under components.schemas
+        click.echo(f"\nstate tree {tree['pointer']}: schema {tree['schema']['$ref']} (see --format json)")
 
 
 @cli.command("git-info")

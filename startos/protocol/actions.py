@@ -176,11 +176,6 @@ class RunActionRequest(Message, frozen=True):
     input: dict[str, Any] | None = None
 
 
-class ClearTaskRequest(Message, frozen=True):
-    replay_id: str
-    force: bool = False
-
-
 class RefreshTasks(Message, frozen=True):
     """Re-evaluate tasks that point at ``action_id`` of this package (it ran, or its input changed)."""
 
@@ -198,6 +193,8 @@ class RefreshHosts(Message, frozen=True):
 
 
 class SetAddressEnabled(Message, frozen=True):
+    """Asked of a package's ServiceActor: turn one address of a binding on or off; reply with the revision."""
+
     host: str
     internal_port: int
     address: str

@@ -138,12 +138,6 @@ method(
 # -- actor messages ------------------------------------------------------------------------------
 
 
-class HashPassword(Message, frozen=True):
-    """Reply with an Argon2id hash of ``password`` (computed off the hub)."""
-
-    password: str
-
-
 class Login(Message, frozen=True):
     """Check the password (rate limited per ``peer``, the client's address); reply with a ``NewSession``."""
 
@@ -197,5 +191,42 @@ class IsSetUp(Message, frozen=True):
     """Reply ``True`` once initial setup has completed (a password hash exists in ``/private``)."""
 
 
-class SetupCompleted(Message, frozen=True):
-    """Told by setup once its patch is committed."""
+# -- the server's identity, name and language (AuthActor owns them: ``protocol.owners``) --------
+
+
+class SetUpServer(Message, frozen=True):
+    """Initial setup, once: store the password's hash, a new server id and key, and the name.
+
+    ``name`` is checked (``identity.check_server_name``) and ``hostname`` its ``.local`` label.
+    Replies with a ``ServerIdentity``; fails with InvalidRequest when setup is already complete
+    (also when another setup won a race).
+    """
+
+    name: str
+    hostname: str
+    password: str
+
+
+class ServerIdentity(msgspec.Struct, frozen=True, kw_only=True):
+    """What setup created: the server's id, its name and its hostname label."""
+
+    server_id: str
+    name: str
+    hostname: str
+
+
+class RenameServer(Message, frozen=True):
+    """Set the server's name and hostname label (already checked); reply with the revision id."""
+
+    name: str
+    hostname: str
+
+
+class SetLanguage(Message, frozen=True):
+    """Set the interface language; reply with the revision id."""
+
+    language: Language
+
+
+class GetPubkey(Message, frozen=True):
+    """Reply with the server's public key as a JWK (``None`` before setup)."""

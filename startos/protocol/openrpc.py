@@ -1,4 +1,9 @@
-"""Generate the OpenRPC document for ``state`` from the method table."""
+"""Generate the OpenRPC document for ``state`` from the method table, with the state tree's schema.
+
+``components.schemas`` holds every method's params and results and the public state tree's
+schema (``PublicTree``, what ``db.dump /public`` returns and ``db.subscribe`` patches);
+``x-state-tree`` names it.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,18 @@ from typing import Any
 import msgspec
 
 import startos
+from startos.errors import StartOSError
+from startos.protocol.errors import ErrorKind
+from startos.protocol.public_tree import PUBLIC, public_tree_schema
 from startos.protocol.rpc import MethodSpec
 
 REF = "#/components/schemas/{name}"
+
+
+class SchemaClashError(StartOSError):
+    """Raised when two different schemas would share one name in ``components.schemas``."""
+
+    kind = ErrorKind.INTERNAL_ERROR
 
 
 def openrpc_document(methods: dict[str, MethodSpec]) -> dict[str, Any]:
@@ -25,6 +39,10 @@ def openrpc_document(methods: dict[str, MethodSpec]) -> dict[str, Any]:
         slots.append((spec, params, len(types)))
         types.append(spec.result)
     schemas, components = msgspec.json.schema_components(types, ref_template=REF)
+    tree_schema, tree_components = public_tree_schema(REF)
+    for name, schema in tree_components.items():
+        if components.setdefault(name, schema) != schema:
+            raise SchemaClashError(f"two schemas are named {name!r}: rename one of the structs")
     out_methods = []
     for spec, params, result_index in slots:
         out_methods.append(
@@ -51,4 +69,5 @@ def openrpc_document(methods: dict[str, MethodSpec]) -> dict[str, Any]:
         },
         "methods": out_methods,
         "components": {"schemas": components},
+        "x-state-tree": {"pointer": PUBLIC, "schema": tree_schema},
     }

@@ -8,6 +8,7 @@ import msgspec
 
 from startos.protocol.base import Message, Params, Result
 from startos.protocol.rpc import NoParams, method
+from startos.protocol.service_items import CreateTask
 
 Desired = Literal["stopped", "running", "restarting"]
 
@@ -248,8 +249,79 @@ class RunHook(Message, frozen=True):
     timeout: float = 300.0
 
 
-class ServiceEvent(Message, frozen=True):
-    """Told upward by a service's parts to its ServiceActor (progress, daemon status)."""
+# -- what a ServiceActor's parts report to it (past tense, told; never leave the process) ----------
 
-    kind: str
-    data: Any = None
+
+class ProgressReported(Message, frozen=True):
+    """Told by the runtime's effect handler: a daemon (``main``: a hook) reported its progress."""
+
+    daemon: str
+    done: int
+    total: int | None = None
+    message: str | None = None
+
+
+class OneshotFinished(Message, frozen=True):
+    """Told by a oneshot's job greenlet: it exited 0 (``failure`` None) or failed, saying how."""
+
+    oneshot: str
+    generation: int
+    failure: str | None = None
+
+
+class RuntimeExited(Message, frozen=True):
+    """Told by the runtime's watcher greenlet: the sandboxed runtime process is gone."""
+
+    status: int
+
+
+class GetRuntimeConnection(Message, frozen=True):
+    """Asked by a ServiceActor of its RuntimeActor: the connection to call the package through."""
+
+
+class Flush(Message, frozen=True):
+    """Asked by a ServiceActor's job of its own actor: answered once every message told to it
+    before (the package's effects during a hook or an action) has been handled."""
+
+
+class PidsDue(Message, frozen=True):
+    """Told by the ServiceActor's timer to itself: remember the service's processes now."""
+
+
+class TaskRequested(Message, frozen=True):
+    """Told by the runtime's effect handler: the package created (or replaced) a task.
+
+    ``active`` was worked out off the actor's loop (it may ask the target's current input).
+    """
+
+    task: CreateTask
+    active: bool
+
+
+class TaskWithdrawn(Message, frozen=True):
+    """Told by the runtime's effect handler: the package cleared its task ``replay_id``."""
+
+    replay_id: str
+
+
+class TaskTargetChanged(Message, frozen=True):
+    """Told by package ``package_id``'s ServiceActor to each package holding tasks on its actions.
+
+    ``ran``: the action that just ran (its tasks without a ``when`` are done), or None (the target
+    started, or was asked to re-evaluate). ``inputs``: the current input of each action the tasks
+    point at, where known; a task whose action is missing here keeps its state.
+    """
+
+    package_id: str
+    ran: str | None = None
+    inputs: dict[str, dict[str, Any]] = {}
+
+
+# -- commands to a ServiceActor (asked; each replies with the store revision that recorded it) ----
+
+
+class DismissTask(Message, frozen=True):
+    """Asked of a package's ServiceActor: remove its task ``replay_id`` (a critical one only with ``force``)."""
+
+    replay_id: str
+    force: bool = False

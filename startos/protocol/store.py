@@ -70,10 +70,12 @@ class DbApply(Message, frozen=True):
     """Apply an RFC 6902 patch atomically; reply with the committed revision id once durable.
 
     ``patch`` holds plain dict operations (already validated by the caller's protocol types).
-    An empty patch commits nothing and replies with the current revision.
+    An empty patch commits nothing and replies with the current revision. ``owner`` names the
+    writer (``startos.protocol.owners``): every op must touch only what that owner owns.
     """
 
     patch: list[dict[str, Any]]
+    owner: str = ""
 
 
 class DbPut(Message, frozen=True):
@@ -81,6 +83,7 @@ class DbPut(Message, frozen=True):
 
     pointer: str
     value: Any
+    owner: str = ""
 
 
 class DbSubscribe(Message, frozen=True):

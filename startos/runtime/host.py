@@ -39,6 +39,7 @@ from typing import IO, Any, TypeVar, cast
 import gevent
 import gevent.event
 import gevent.lock
+import gevent.pool
 
 from startos.protocol import runtime as wire
 from startos.protocol import service_items as items
@@ -150,6 +151,7 @@ class RuntimeConnection:
         self._effects_running = 0
         self._close_cause: tuple[type[RuntimeCallError], str] | None = None
         self._closed = gevent.event.Event()
+        self._effects = gevent.pool.Group()  # one greenlet per effect call under way
         self._reader = gevent.spawn(self._read_loop)
 
     def __repr__(self) -> str:
@@ -163,21 +165,22 @@ class RuntimeConnection:
         """Whether the connection is closed (by us, by the runtime, or over a bad frame)."""
         return self._close_cause is not None
 
-    @property
-    def close_reason(self) -> str | None:
-        """Why it closed, as one line (None while open)."""
-        return None if self._close_cause is None else self._close_cause[1]
-
     def wait_closed(self, timeout: float | None = None) -> bool:
         """Block until the connection is closed; False on timeout."""
         return self._closed.wait(timeout)
 
     def close(self) -> None:
-        """Close the connection; pending calls fail with :class:`RuntimeClosed`. Idempotent."""
+        """Close the connection; pending calls fail with :class:`RuntimeClosed`. Idempotent.
+
+        The reader and every effect still running end with it (their greenlets are killed).
+        """
         self._fail(RuntimeClosed, "the host closed the connection")
         current = gevent.getcurrent()
         if self._reader is not current and not self._reader.dead:
             self._reader.kill(block=False)
+        for greenlet in list(self._effects):
+            if greenlet is not current:
+                greenlet.kill(block=False)
 
     # -- calls ------------------------------------------------------------------------------------
 
@@ -378,7 +381,7 @@ class RuntimeConnection:
             self._reply_effect(call.id, error=f"too many effects at once (at most {self.max_effects})")
             return
         self._effects_running += 1
-        gevent.spawn(self._run_effect, call)
+        self._effects.spawn(self._run_effect, call)
 
     def _run_effect(self, call: wire.EffectCall) -> None:
         name = call.effect.__struct_config__.tag

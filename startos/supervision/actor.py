@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
@@ -27,6 +28,7 @@ import gevent
 import pykka
 from gevent.event import AsyncResult
 from gevent.greenlet import Greenlet
+from gevent.pool import Group
 from gevent.queue import SimpleQueue
 from greenlet import GreenletExit
 from pykka import ActorDeadError, ActorRef, ActorRegistry
@@ -42,10 +44,12 @@ __all__ = [
     "GeventFuture",
     "UnknownMessage",
     "demonitor",
+    "describe_greenlet",
     "exit_reason",
     "handles",
     "kill",
     "monitor",
+    "running_greenlets",
     "wait_exited",
     "wait_started",
 ]
@@ -139,6 +143,7 @@ class GeventActor(pykka.Actor):
 
     _greenlet: Greenlet | None
     _reply_to: pykka.Future[Any] | None
+    _group: Group | None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -149,6 +154,8 @@ class GeventActor(pykka.Actor):
         self._started: AsyncResult = AsyncResult()
         self._exited: AsyncResult = AsyncResult()
         self._finished = False
+        self._group = None  # created by the first spawn: most actors start no greenlet
+        self._stop_reply: pykka.Future[Any] | None = None
         # The ref outlives the actor object (it holds only a weakref to it): keep the start and
         # exit results reachable from the ref so a reason is never lost to garbage collection.
         self._actor_ref._startos_started = self._started  # type: ignore[attr-defined]
@@ -195,16 +202,15 @@ class GeventActor(pykka.Actor):
             message = envelope.message
             reply_to = envelope.reply_to
             if type(message) is stop_type:
+                # Answered by _finish, once the actor's greenlets are gone: whoever stopped the
+                # actor finds nothing of it running when ``stop()`` returns.
+                self._stop_reply = reply_to
                 try:
                     self.on_stop()
                 except Exception as exc:  # noqa: BLE001 (contained: becomes the exit reason)
                     reason = ExitReason.from_exception(exc, "on_stop")
                     self._log_failure(reason)
-                    if reply_to is not None:
-                        reply_to.set(None)
                     return reason
-                if reply_to is not None:
-                    reply_to.set(None)
                 return NORMAL
             self._reply_to = reply_to
             try:
@@ -243,11 +249,17 @@ class GeventActor(pykka.Actor):
         self.actor_stopped.set()
         if not self._started.ready():
             self._started.set_exception(ActorCrashed(f"{self} exited before starting: {reason}"))
-        self._fail_pending(reason)
         try:
             self.on_exit(reason)
         except Exception:
             logger.exception("on_exit of %s failed", self)
+        if self._group is not None:
+            self._end_group()
+        # After the group: a job may have asked or told while it was being ended.
+        self._fail_pending(reason)
+        stop_reply, self._stop_reply = self._stop_reply, None
+        if stop_reply is not None and not _future_done(stop_reply):
+            stop_reply.set(None)
         self._exited.set(reason)
         monitors, self._monitors = self._monitors, {}
         for callback in monitors.values():
@@ -283,7 +295,11 @@ class GeventActor(pykka.Actor):
     # -- hooks and helpers for subclasses ------------------------------------------------------
 
     def on_exit(self, reason: ExitReason) -> None:
-        """Run after the loop ended for any reason (also when killed); must not block."""
+        """Run after the loop ended for any reason (also when killed), before its greenlets are killed.
+
+        It runs on the actor's own greenlet, where it may wait briefly (bounded), except when the
+        greenlet was killed before its loop ever ran: then on the hub, where it must not block.
+        """
 
     def defer_reply(self) -> pykka.Future[Any] | None:
         """Take over the reply of the message being handled; the loop will not answer it.
@@ -305,6 +321,8 @@ class GeventActor(pykka.Actor):
         def run() -> None:
             try:
                 result = func(*args)
+            except GreenletExit:
+                raise  # the actor exited: answered below, so the asker's greenlet lives on
             except BaseException as exc:  # noqa: BLE001 (handed to the asker, whatever it is)
                 if reply is not None:
                     reply.set_exception((type(exc), exc, exc.__traceback__))
@@ -312,7 +330,105 @@ class GeventActor(pykka.Actor):
             if reply is not None:
                 reply.set(result)
 
-        return gevent.spawn(run)
+        greenlet = self.spawn(run)
+        if reply is not None:
+            self.answer_if_dropped(greenlet, reply, ActorDeadError(f"{self} exited before it answered"))
+        return greenlet
+
+    def answer_if_dropped(self, greenlet: Greenlet, reply: pykka.Future[Any], error: Exception) -> None:
+        """Fail ``reply`` with ``error`` if ``greenlet`` ends without answering it.
+
+        For a job that answers a deferred reply: killed with its actor (even before it first
+        ran), it would leave the asker waiting until its timeout.
+        """
+
+        def dropped(_greenlet: Greenlet) -> None:
+            if not _future_done(reply):
+                reply.set_exception((type(error), error, None))
+
+        if not greenlet.started:  # spawned by an actor that had already exited
+            dropped(greenlet)
+            return
+        greenlet.rawlink(dropped)
+
+    def spawn(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Greenlet:
+        """Run ``func`` on a greenlet owned by this actor: it is killed when the actor exits.
+
+        Every greenlet an actor starts (jobs, timers, readers) goes through here, so stopping or
+        killing the actor never leaves one of its greenlets running. A job reports back to its
+        actor with a message (``self.actor_ref.tell(...)``); only handlers change actor state.
+        """
+        greenlet = Greenlet(func, *args, **kwargs)
+        if self._finished:
+            return greenlet  # never started: an exited actor starts nothing
+        group = self._group
+        if group is None:
+            group = self._group = Group()
+            _SPAWNERS.add(self)
+        group.start(greenlet)
+        return greenlet
+
+    def spawn_later(self, seconds: float, func: Callable[..., Any], *args: Any) -> Greenlet:
+        """Like :meth:`spawn`, but ``func`` runs after ``seconds`` (a timer the actor owns)."""
+
+        def later() -> None:
+            gevent.sleep(seconds)
+            func(*args)
+
+        later.__qualname__ = f"{getattr(func, '__qualname__', func)!s} (after {seconds:g} s)"
+        return self.spawn(later)
+
+    @property
+    def greenlets(self) -> list[Greenlet]:
+        """The greenlets this actor started that are still running."""
+        if self._group is None:
+            return []
+        return [g for g in self._group.greenlets if not g.dead]
+
+    def _end_group(self) -> None:
+        """Kill every greenlet of the actor; on its own loop, wait (bounded) until they are dead."""
+        assert self._group is not None
+        current = gevent.getcurrent()
+        others = [g for g in list(self._group.greenlets) if g is not current and not g.dead]
+        if not others:
+            return
+        for greenlet in others:
+            greenlet.kill(block=False)
+        if current is not self._greenlet:
+            return  # finishing from a link callback or a job of ours: nothing here may block
+        try:
+            gevent.joinall(others, timeout=END_GROUP_TIMEOUT)
+        except BaseException:  # noqa: BLE001 (killed while waiting: the loop ends anyway; finish it)
+            logger.warning("%s was killed while ending its greenlets", self)
+            return
+        stuck = [g for g in others if not g.dead]
+        if stuck:
+            logger.error(
+                "%s: %d greenlet(s) did not end within %g s of the actor's exit: %s",
+                self,
+                len(stuck),
+                END_GROUP_TIMEOUT,
+                ", ".join(describe_greenlet(g) for g in stuck),
+            )
+
+
+END_GROUP_TIMEOUT = 5.0  # seconds an exiting actor waits for its killed greenlets
+_SPAWNERS: weakref.WeakSet[GeventActor] = weakref.WeakSet()  # every actor that ever spawned a greenlet
+
+
+def running_greenlets() -> list[tuple[GeventActor, Greenlet]]:
+    """Every greenlet an actor spawned that still runs, with its actor (live or exited).
+
+    A live greenlet keeps its actor reachable, so the weak set misses none of them. After a
+    tree stopped, anything here is a leak (``Tree.stop`` reports it).
+    """
+    return [(actor, greenlet) for actor in list(_SPAWNERS) for greenlet in actor.greenlets]
+
+
+def describe_greenlet(greenlet: Greenlet) -> str:
+    """The function a greenlet runs (its qualified name), for a log line."""
+    run = getattr(greenlet, "_run", None)
+    return str(getattr(run, "__qualname__", None) or repr(greenlet))
 
 
 def _future_done(future: pykka.Future[Any]) -> bool:

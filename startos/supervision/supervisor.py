@@ -301,7 +301,7 @@ class Supervisor(Actor):
         child.generation += 1
         child.retry_at = time.monotonic() + delay
         generation, child_id, me = child.generation, child.spec.id, self.actor_ref
-        child.timer = gevent.spawn_later(delay, _tell_quietly, me, RetryChild(id=child_id, generation=generation))
+        child.timer = self.spawn_later(delay, _tell_quietly, me, RetryChild(id=child_id, generation=generation))
         self._set_state(child, state, reason, retry_in=delay)
 
     def _restart(self, child: _Child) -> None:
@@ -320,7 +320,8 @@ class Supervisor(Actor):
             while True:
                 try:
                     member.restarts += 1
-                    self._start(member)
+                    # A child with a backoff goes on from starting to backing-off (or crash-looping).
+                    self._start(member, failed=None if member.spec.backoff is not None else ChildState.STOPPED)
                     break
                 except ChildStartError as exc:
                     member.last_exit = str(exc)
@@ -337,15 +338,17 @@ class Supervisor(Actor):
             raise SupervisorError(f"{self.name}: no child named {child_id!r}")
         return child
 
-    def _start(self, child: _Child) -> None:
+    def _start(self, child: _Child, *, failed: ChildState | None = ChildState.STOPPED) -> None:
+        """Start ``child``; if that fails, put it in the ``failed`` state (``None``: leave it
+        starting, for the caller to decide) and raise ``ChildStartError``."""
         spec = child.spec
         self._set_state(child, ChildState.STARTING)
         try:
             ref = spec.start()
             wait_started(ref, timeout=spec.start_timeout)
         except Exception as exc:
-            reason = f"{type(exc).__name__}: {exc}"
-            self._set_state(child, ChildState.STOPPED, reason)
+            if failed is not None:
+                self._set_state(child, failed, f"{type(exc).__name__}: {exc}")
             raise ChildStartError(f"{self.name}: child {spec.id} failed to start: {exc}") from exc
         child.ref = ref
         child.started_at = time.monotonic()
@@ -388,7 +391,7 @@ class Supervisor(Actor):
     def _shutdown_all(self) -> None:
         children = list(reversed(list(self._children.values())))
         if self.parallel_stop:
-            gevent.joinall([gevent.spawn(self._shutdown, child) for child in children], raise_error=True)
+            gevent.joinall([self.spawn(self._shutdown, child) for child in children], raise_error=True)
             return
         for child in children:
             self._shutdown(child)

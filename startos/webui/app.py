@@ -7,6 +7,7 @@ what comes back. It never answers HTTP 500 to an RPC: every failure is a JSON-RP
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,18 @@ import bottle
 import msgspec
 import simple_websocket
 
-from startos.actors.facade import CallContext, ClaimSubscription, RpcCall, RpcReply
 from startos.errors import StartOSError
-from startos.protocol.auth import CheckSession, IsSetUp
+from startos.protocol.calls import (
+    CallContext,
+    CheckCaller,
+    CheckSetUp,
+    GetRootCa,
+    InstallUpload,
+    RpcCall,
+    RpcReply,
+    TakeClaim,
+)
+from startos.protocol.claims import AttachClaim, StreamClaim, UploadClaim
 from startos.protocol.errors import ErrorKind
 from startos.protocol.jsonrpc import (
     Request,
@@ -28,7 +38,6 @@ from startos.protocol.jsonrpc import (
     parse_body,
     result_response,
 )
-from startos.protocol.packages import InstallPackage
 from startos.supervision import ActorNotFound, Directory
 from startos.webui.hardening import HostAllowlist, install_host_check
 from startos.webui.policy import (
@@ -50,6 +59,7 @@ SESSION_MAX_AGE = 365 * 24 * 3600
 MAX_BATCH = 1000
 ANONYMOUS_BATCH = 20
 MAX_BATCH_RESPONSE = 32 * 1024 * 1024
+INSTALL_TIMEOUT = 660.0  # the facade's own install timeout (600 s) plus a margin
 _json = msgspec.json.Encoder()
 
 
@@ -70,6 +80,9 @@ def build_app(
 ) -> bottle.Bottle:
     """The WSGI app for one tree, addressing its facade through ``directory``.
 
+    The app talks to the facade only (and, for the HTTPS port, to the HTTPS server beside it):
+    RPC calls, claims, and the few questions of ``protocol.calls`` (setup, sessions, the CA).
+
     ``local_cookie`` enables the root-only cookie file for the local start-cli; ``tls_port``
     is where plain-HTTP visitors from the LAN are sent. A batch holds at most ``max_batch``
     calls (``anonymous_batch`` without a session); once its responses pass ``max_response``
@@ -85,7 +98,7 @@ def build_app(
     def server_is_set_up() -> bool:
         if not set_up["done"]:
             try:
-                set_up["done"] = bool(directory.ask("auth", IsSetUp(), timeout=10))
+                set_up["done"] = bool(directory.ask("facade", CheckSetUp(), timeout=10))
             except ActorNotFound:
                 return False
         return set_up["done"]
@@ -170,7 +183,7 @@ def build_app(
         if not ctx.session:
             return False
         try:
-            return directory.ask("auth", CheckSession(token=ctx.session), timeout=10) is not None
+            return bool(directory.ask("facade", CheckCaller(context=ctx), timeout=10))
         except ActorNotFound:
             return False
 
@@ -244,13 +257,13 @@ def build_app(
     @app.get("/ws/rpc/<guid>")
     def patch_socket(guid: str) -> Any:
         try:
-            claimed: Any = directory.ref("facade").ask(ClaimSubscription(guid=guid), timeout=10)
+            claimed: Any = directory.ref("facade").ask(TakeClaim(guid=guid), timeout=10)
         except (RpcError, ActorNotFound) as exc:
             bottle.response.status = 404
             bottle.response.content_type = "application/json"
             return _json.encode({"error": str(exc)})
-        if isinstance(claimed, tuple) and claimed[0] == "attach":
-            session = claimed[1]
+        if isinstance(claimed, AttachClaim):
+            session = claimed.session
             try:
                 ws = simple_websocket.Server.accept(bottle.request.environ, max_message_size=1 << 20)
             except Exception:
@@ -262,16 +275,13 @@ def build_app(
                 pass
             finally:
                 session.close()
-                try:
-                    ws.close()
-                except Exception:  # noqa: BLE001 (the client may be gone already)
-                    pass
+                _end_websocket(ws)
             return bottle.HTTPResponse(status=200)
-        if not (isinstance(claimed, tuple) and claimed[0] == "stream"):
+        if not isinstance(claimed, StreamClaim):
             bottle.response.status = 404
             bottle.response.content_type = "application/json"
             return _json.encode({"error": f"{guid} is not a stream"})
-        _kind, source, initial = claimed
+        source, initial = claimed.source, claimed.initial
         try:
             # The client sends nothing a stream needs: a small cap keeps it from buffering much.
             ws = simple_websocket.Server.accept(bottle.request.environ, max_message_size=4096)
@@ -282,10 +292,7 @@ def build_app(
             _stream(ws, source, initial)
         finally:
             source.close()
-            try:
-                ws.close()
-            except Exception:  # noqa: BLE001 (a transport boundary: logged, answered as a JSON-RPC error)
-                pass
+            _end_websocket(ws)
         return bottle.HTTPResponse(status=200)  # the connection is already hijacked
 
     @app.route("/rest/upload/<guid>", method=["PUT", "POST"])
@@ -293,20 +300,17 @@ def build_app(
         """Receive a sideloaded .s9pk (streamed to disk, never whole in memory), then install it."""
         bottle.response.content_type = "application/json"
         try:
-            claimed: Any = directory.ref("facade").ask(ClaimSubscription(guid=guid), timeout=10)
+            claimed: Any = directory.ref("facade").ask(TakeClaim(guid=guid), timeout=10)
         except (RpcError, ActorNotFound) as exc:
             bottle.response.status = 404
             return _json.encode(error_response(None, RpcError(ErrorKind.NOT_FOUND, str(exc))))
-        if not (isinstance(claimed, tuple) and claimed[0] == "upload") or upload_dir is None:
+        if not isinstance(claimed, UploadClaim) or upload_dir is None:
             bottle.response.status = 404
             return _json.encode(error_response(None, RpcError(ErrorKind.NOT_FOUND, f"{guid} is not an upload")))
-        params = claimed[1]
         try:
             path = receive_upload(bottle.request.environ, upload_dir, guid, max_upload)
             started = directory.ask(
-                "services",
-                InstallPackage(path=str(path), accept_new_key=params.accept_new_key, remove_source=True),
-                timeout=600,
+                "facade", InstallUpload(path=str(path), accept_new_key=claimed.accept_new_key), timeout=INSTALL_TIMEOUT
             )
         except RpcError as exc:
             bottle.response.status = 400
@@ -355,12 +359,11 @@ def build_app(
 
 
 def _root_ca_pem(directory: Directory) -> str | None:
-    if directory.get("certs") is None:
+    try:
+        pem: str | None = directory.ask("facade", GetRootCa(), timeout=10)
+    except ActorNotFound:
         return None
-    from startos.protocol.certs import GetAuthority
-
-    ca = directory.ask("certs", GetAuthority(), timeout=10)
-    return None if ca is None else str(ca.pem)
+    return pem
 
 
 def _read_body(environ: dict[str, Any], length: int, limit: int) -> bytes | None:
@@ -374,7 +377,31 @@ def _read_body(environ: dict[str, Any], length: int, limit: int) -> bytes | None
     return None if len(body) > limit else body
 
 
-def _stream(ws: simple_websocket.Server, sub: Any, initial: list[Any]) -> None:
+WEBSOCKET_CLOSE_WAIT = 1.0  # seconds a WebSocket client gets to answer the close, then to hang up
+
+
+def _end_websocket(ws: simple_websocket.Server) -> None:
+    """Close ``ws`` and end its reader thread (a greenlet under gevent) with the request.
+
+    simple_websocket reads on a thread of its own until the peer answers the close. A live
+    client does so at once; one that vanished never does, so after a moment the connection is
+    shut down, which ends the read (not at once: a client could then lose what was sent last,
+    such as an attached command's exit status).
+    """
+    try:
+        ws.close()
+    except Exception:  # noqa: BLE001 (the client may be gone already)
+        pass
+    ws.thread.join(timeout=WEBSOCKET_CLOSE_WAIT)
+    if ws.thread.is_alive():
+        try:
+            ws.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            return  # closed by the reader meanwhile: it has ended
+        ws.thread.join(timeout=WEBSOCKET_CLOSE_WAIT)
+
+
+def _stream(ws: simple_websocket.Server, sub: Any, initial: tuple[Any, ...]) -> None:
     """Send ``initial`` items, then forward the source's items until either side ends.
 
     Items are msgspec structs (a state revision ``{id, patch}``, a log line ``{cursor, ...}``).
@@ -391,6 +418,8 @@ def _stream(ws: simple_websocket.Server, sub: Any, initial: list[Any]) -> None:
         finally:
             sub.close()
 
+    # Not an actor's greenlet: it belongs to this request, whose greenlet ends it in the finally
+    # below (and waits until it is dead), so no watcher outlives its WebSocket.
     reader = gevent.spawn(watch_client)
     try:
         for item in initial:
@@ -405,4 +434,4 @@ def _stream(ws: simple_websocket.Server, sub: Any, initial: list[Any]) -> None:
     except simple_websocket.ConnectionClosed:
         pass
     finally:
-        reader.kill(block=False)
+        reader.kill(block=True, timeout=5.0)

@@ -27,9 +27,9 @@ import msgspec
 import pykka
 
 from startos.paths import shown
+from startos.protocol.calls import GetServerHostname
 from startos.protocol.errors import ErrorKind
 from startos.protocol.jsonrpc import RpcError, error_response
-from startos.protocol.store import DbDump
 from startos.supervision import ActorNotFound, Directory
 from startos.webui.policy import is_loopback
 
@@ -46,10 +46,9 @@ logger = logging.getLogger(__name__)
 
 INDEX_HTML = Path(__file__).resolve().parent / "static" / "index.html"
 RPC_PATH = "/rpc/v1"
-REFRESH_INTERVAL = 1.0  # seconds: at most one store ask per interval for unknown Host names
-ASK_TIMEOUT = 2.0  # seconds: a request waits at most this long for the store's answer
+REFRESH_INTERVAL = 1.0  # seconds: at most one hostname ask per interval for unknown Host names
+ASK_TIMEOUT = 2.0  # seconds: a request waits at most this long for the facade's answer
 MAX_REMEMBERED = 1024  # Host values kept for the fast path (IP literals are unbounded in number)
-HOSTNAME_POINTER = "/public/serverInfo/hostname"
 
 _json = msgspec.json.Encoder()
 _IMPORT_MAP = re.compile(r'<script type="importmap">(.*?)</script>', re.DOTALL)
@@ -189,7 +188,7 @@ class HostAllowlist:
     (browsers resolve those to loopback themselves) and the names given at start (``startd
     --allow-host``). Also ``<hostname>.local`` for the hostname in the state tree, which changes
     with ``server.set-hostname``: it is re-read only when a request names a host not allowed yet,
-    and at most once per ``refresh_interval``, so a stream of unknown names costs one store ask
+    and at most once per ``refresh_interval``, so a stream of unknown names costs one facade ask
     a second, not one a request. And names taught with ``learn``: the HTTPS server teaches the
     names of each certificate it loads, since connections keep the certificate they started with.
 
@@ -204,8 +203,8 @@ class HostAllowlist:
         self.refresh_interval = refresh_interval
         self._fixed = frozenset(normalize_host_name(name) for name in names)
         self._learned: frozenset[str] = frozenset()
-        self._mdns_name: str | None = None  # <hostname>.local as last read from the store
-        self._next_refresh = 0.0  # monotonic time from which a miss may ask the store again
+        self._mdns_name: str | None = None  # <hostname>.local as last heard from the facade
+        self._next_refresh = 0.0  # monotonic time from which a miss may ask again
         self._seen: set[str] = set()  # Host values allowed before, as sent
 
     def names(self) -> frozenset[str]:
@@ -253,7 +252,7 @@ class HostAllowlist:
             return False
         self._next_refresh = now + self.refresh_interval
         try:
-            hostname = self.directory.ask("store", DbDump(pointer=HOSTNAME_POINTER), timeout=ASK_TIMEOUT).value
+            hostname = self.directory.ask("facade", GetServerHostname(), timeout=ASK_TIMEOUT)
         except (ActorNotFound, pykka.Timeout) as exc:
             logger.debug("could not re-read the hostname (%s); keeping %r", exc, self._mdns_name)
             return False

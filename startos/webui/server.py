@@ -166,7 +166,8 @@ class WebServerActor(Actor):
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind((self.host, self.port))
         listener.listen(1024)
-        self._server = NoDelayWSGIServer(listener, app, log=None, error_log=None, **self.timeouts)
+        # Request handlers are this actor's greenlets: they end when it stops (no request outlives it).
+        self._server = NoDelayWSGIServer(listener, app, log=None, error_log=None, spawn=self.spawn, **self.timeouts)
         self._server.start()
         self.port = listener.getsockname()[1]
         logger.info("listening", extra={"url": f"http://{_url_host(self.host)}:{self.port}"})

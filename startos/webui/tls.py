@@ -21,7 +21,8 @@ import pykka
 from gevent import ssl as gevent_ssl
 
 from startos.net.certs import CertificateError, san_dns_names
-from startos.protocol.certs import GetServerCert, GetTlsAddress, ServerCertChanged, TlsAddress
+from startos.protocol.calls import GetWebCertificate
+from startos.protocol.certs import GetTlsAddress, ServerCertChanged, TlsAddress
 from startos.supervision import Actor, ActorNotFound, Directory, handles
 from startos.webui.app import build_app
 from startos.webui.hardening import HostAllowlist
@@ -31,7 +32,7 @@ __all__ = ["TlsWebServerActor", "server_context"]
 
 logger = logging.getLogger(__name__)
 
-CERTS_NAME = "certs"  # the CertificateActor's directory name
+FACADE_NAME = "facade"  # the web layer talks to the facade only
 HANDSHAKE_TIMEOUT = 10.0  # seconds a client may take to finish the TLS handshake
 
 
@@ -121,7 +122,7 @@ class TlsWebServerActor(Actor):
         self._listener = listener
         self.port = listener.getsockname()[1]
         try:
-            info = self.directory.ask(CERTS_NAME, GetServerCert(), timeout=10.0)
+            info = self.directory.ask(FACADE_NAME, GetWebCertificate(), timeout=10.0)
         except (ActorNotFound, pykka.Timeout):
             info = None  # the CertificateActor tells us when it has one
         if info is None or not self._load(info.cert_path, info.key_path):
@@ -161,7 +162,13 @@ class TlsWebServerActor(Actor):
         self._listener.listen(1024)
         app = build_app(self.directory, allowed_hosts=self.allowlist, **self.app_options)
         self._server = _TlsWSGIServer(
-            self._listener, app, log=None, error_log=None, ssl_context=self._context, **self.timeouts
+            self._listener,
+            app,
+            log=None,
+            error_log=None,
+            ssl_context=self._context,
+            spawn=self.spawn,  # handlers are this actor's greenlets: they end when it stops
+            **self.timeouts,
         )
         self._server.start()
         logger.info("listening", extra={"url": self.url})

@@ -20,10 +20,12 @@ import pytest
 from playwright.sync_api import Page
 
 from startos.actors.tree import TreeConfig, start_tree
+from startos.protocol.store import DbDump
 from startos.supervision import Backoff
 
 from ..conftest import TreeHarness, set_up_server
 from ..rpc_client import Http
+from .fake_tree import check_public
 
 CHROMIUM = os.environ.get("STARTOS_CHROMIUM", "/usr/bin/chromium")
 # Without the background-networking flags Chromium keeps calling hosts this closed network refuses.
@@ -178,6 +180,8 @@ def server(tmp_path: Path) -> Iterator[Server]:
         set_up_server(client)
         yield Server(url, client, harness)
         client.close()
+        # Whatever the test wrote, real or fake, the tree it leaves is one the schema allows.
+        check_public(harness.ask("store", DbDump(pointer="/public")).value)
     finally:
         harness.close()
 

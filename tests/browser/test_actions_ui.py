@@ -1,7 +1,8 @@
 """Health checks, actions, tasks, dependencies and interfaces in the dashboard (issue 6).
 
 Two kinds of tests. The *seeded* ones write a made-up package entry straight into the state tree
-(``DbApply`` on ``/public/packageData``) and answer the action RPCs from the browser's side
+(``fake_tree.seed``/``patch``: checked against the server's schema, written as the path's owner)
+and answer the action RPCs from the browser's side
 (``page.route``), so they check the rendering and the calls the dashboard makes without any
 package code. The *hello-world* ones install the example package and drive the real backend.
 Waits are Playwright's auto-retrying ``expect``; no fixed sleeps.
@@ -19,9 +20,8 @@ from typing import Any
 
 from playwright.sync_api import Page, Route, expect
 
-from startos.protocol.store import DbApply
-
-from .test_services import SLOW, Server, log_in, pack, shot
+from .fake_tree import entry, patch, seed
+from .test_services import SLOW, Server, expect_status, log_in, pack, shot
 
 QR_SVG = (
     '<svg xmlns="http://www.w3.org/2000/svg" width="29" height="29"><rect width="29" height="29" fill="#000"/></svg>'
@@ -29,51 +29,6 @@ QR_SVG = (
 
 
 # -- seeding the state tree and answering RPCs from the browser's side -------------------------------
-
-
-def entry(title: str, **extra: Any) -> dict[str, Any]:
-    """A packageData entry as the services manager would publish it, with the issue-6 keys."""
-    package_id = title.lower().replace(" ", "-")
-    status: dict[str, Any] = {
-        "desired": "stopped",
-        "started": None,
-        "error": None,
-        "daemons": {},
-        "health": {},
-        "blocked": None,
-        "dependencies": {},
-    }
-    status.update(extra.pop("statusInfo", {}))
-    value = {
-        "stateInfo": {
-            "state": "installed",
-            "manifest": {
-                "id": package_id,
-                "title": title,
-                "version": "1.0.0:0",
-                "description": {"short": f"{title} for tests", "long": f"{title} for tests."},
-            },
-        },
-        "statusInfo": status,
-        "icon": None,
-        "actions": {},
-        "tasks": {},
-        "currentDependencies": {},
-        "serviceInterfaces": {},
-        "hosts": {},
-    }
-    value.update(extra)
-    return value
-
-
-def seed(server: Server, *entries: tuple[str, dict[str, Any]]) -> None:
-    server.tree.ask(
-        "store", DbApply(patch=[{"op": "add", "path": f"/public/packageData/{pid}", "value": e} for pid, e in entries])
-    )
-
-
-def patch(server: Server, *ops: dict[str, Any]) -> None:
-    server.tree.ask("store", DbApply(patch=list(ops)))
 
 
 Answer = Callable[[dict[str, Any]], Any]
@@ -140,8 +95,9 @@ def test_health_checks_blocked_reason_and_dependencies_render(server: Server, pa
                 "Fake App",
                 statusInfo={
                     "desired": "running",
+                    "summary": "waiting",
                     "health": HEALTH,
-                    "blocked": {"reason": "Fake DB is not running", "packageId": "fake-db"},
+                    "blocked": {"reason": "Fake DB is not running"},
                     "dependencies": {
                         "fake-db": {"satisfied": False, "message": "Fake DB is not running"},
                         "fake-cache": {"satisfied": True, "message": None},
@@ -195,6 +151,9 @@ def test_health_checks_blocked_reason_and_dependencies_render(server: Server, pa
     expect(head.get_by_test_id("status")).to_have_attribute("data-status", "waiting")
     expect(head.get_by_test_id("status")).to_have_text("Waiting")
     expect(page.get_by_test_id("blocked-reason")).to_have_text("Fake DB is not running")
+    # The server names no package in blocked: the dependency whose message is the reason is linked.
+    expect(page.get_by_test_id("blocked-link")).to_have_text("Open Fake DB")
+    expect(page.get_by_test_id("blocked-link")).to_have_attribute("href", "#/services/fake-db")
 
     db = page.locator('[data-testid="dependency"][data-id="fake-db"]')
     expect(db).to_have_attribute("data-satisfied", "false")
@@ -216,6 +175,7 @@ def test_health_checks_blocked_reason_and_dependencies_render(server: Server, pa
             "value": {"satisfied": True, "message": None},
         },
         {"op": "replace", "path": "/public/packageData/fake-app/statusInfo/blocked", "value": None},
+        {"op": "replace", "path": "/public/packageData/fake-app/statusInfo/summary", "value": "starting"},
     )
     expect(db.get_by_test_id("dependency-state")).to_have_text("Satisfied")
     expect(page.get_by_test_id("blocked")).to_have_count(0)
@@ -230,6 +190,7 @@ def test_health_checks_blocked_reason_and_dependencies_render(server: Server, pa
             "path": "/public/packageData/fake-app/statusInfo/dependencies/fake-db",
             "value": {"satisfied": False, "message": "Fake DB: Main is failure (down)"},
         },
+        {"op": "replace", "path": "/public/packageData/fake-app/statusInfo/summary", "value": "degraded"},
     )
     expect(head.get_by_test_id("status")).to_have_attribute("data-status", "degraded")
     expect(head.get_by_test_id("status")).to_have_text("Degraded")
@@ -472,10 +433,52 @@ GREETING_SPEC = {
 }
 
 
+def test_field_errors_and_hints_describe_their_controls(server: Server, page: Page) -> None:
+    """Each control is described (aria-describedby) by its hint and, when wrong, its error."""
+    page.goto(f"{server.url}/#/login")
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible(timeout=SLOW)
+    page.evaluate(RENDER_FORM, {"spec": FORM_SPEC, "value": {"users": [{"login": ""}]}})
+    form = page.locator("#form-host")
+    name = field(page, "name").locator("input")
+    expect(name).to_have_accessible_description("Shown on the page")
+    expect(name).not_to_have_attribute("aria-invalid", "true")
+
+    form.get_by_test_id("form-submit").click()
+    expect(name).to_have_attribute("aria-invalid", "true")
+    expect(name).to_have_accessible_description("Shown on the page Required")
+    port = field(page, "port").locator("input")
+    expect(port).to_have_accessible_description("Required")
+    expect(field(page, "users/0/login").locator("input")).to_have_accessible_description("Required")
+    url = field(page, "backend/value/url").locator("input")
+    field(page, "backend").locator("select").first.select_option("remote")
+    expect(url).to_have_accessible_description("Required")
+
+    # The description follows the error: another problem, then none.
+    name.fill("Not Lower")
+    expect(name).to_have_accessible_description("Shown on the page Lowercase letters only")
+    name.fill("alice")
+    expect(name).to_have_accessible_description("Shown on the page")
+    expect(name).not_to_have_attribute("aria-invalid", "true")
+
+    # A group (checkboxes) is described as a whole.
+    field(page, "features").get_by_label("Beta").check()
+    field(page, "features").get_by_label("Gamma").check()
+    expect(field(page, "features")).to_have_accessible_description("Choose at most 2.")
+
+    # The server's refusal placed on a field describes that field's control.
+    field(page, "features").get_by_label("Gamma").uncheck()
+    port.fill("8080")
+    url.fill("http://example.lan")
+    field(page, "users/0/login").locator("input").fill("bob")
+    page.evaluate("window.refuse = 'Port: must be at most 1000'")
+    form.get_by_test_id("form-submit").click()
+    expect(port).to_have_accessible_description("must be at most 1000")
+
+
 def action(name: str, **extra: Any) -> dict[str, Any]:
     value = {
         "name": name,
-        "description": None,
+        "description": "",
         "warning": None,
         "visibility": "enabled",
         "allowedStatuses": "any",
@@ -628,6 +631,7 @@ def test_actions_sidebar_forms_and_results(server: Server, page: Page) -> None:
         server,
         {"op": "replace", "path": "/public/packageData/fake-app/statusInfo/started", "value": "2024-01-01T00:00:00Z"},
         {"op": "replace", "path": "/public/packageData/fake-app/statusInfo/desired", "value": "running"},
+        {"op": "replace", "path": "/public/packageData/fake-app/statusInfo/summary", "value": "running"},
     )
     expect(reindex).to_be_enabled()
     expect(reindex.get_by_test_id("action-reason")).to_have_count(0)
@@ -667,6 +671,7 @@ def test_tasks_list_run_dismiss_and_task_required_status(server: Server, page: P
             "fake-app",
             entry(
                 "Fake App",
+                statusInfo={"summary": "task-required"},
                 actions={"show-credentials": action("Show credentials")},
                 tasks={
                     "optional-one": task("fake-app", "show-credentials", "optional", "Have a look at your login"),
@@ -751,7 +756,11 @@ def test_tasks_list_run_dismiss_and_task_required_status(server: Server, page: P
     ]
 
     # The list follows the state tree: a task that turns inactive leaves it, and the status with it.
-    patch(server, {"op": "replace", "path": "/public/packageData/fake-app/tasks/setup/active", "value": False})
+    patch(
+        server,
+        {"op": "replace", "path": "/public/packageData/fake-app/tasks/setup/active", "value": False},
+        {"op": "replace", "path": "/public/packageData/fake-app/statusInfo/summary", "value": "stopped"},
+    )
     expect(tasks).to_have_count(2)
     expect(app_row.get_by_test_id("status")).to_have_attribute("data-status", "stopped")
 
@@ -774,7 +783,7 @@ INTERFACES = {
         "description": "The main page",
         "type": "ui",
         "masked": False,
-        "addressInfo": {"hostId": "main", "internalPort": 8080, "scheme": "http", "sslScheme": "https"},
+        "addressInfo": {"hostId": "main", "internalPort": 8080, "scheme": "http", "sslScheme": "https", "path": ""},
     },
     "rpc": {
         "id": "rpc",
@@ -782,7 +791,7 @@ INTERFACES = {
         "description": "For wallets",
         "type": "api",
         "masked": True,
-        "addressInfo": {"hostId": "main", "internalPort": 9000, "scheme": "http", "sslScheme": "https"},
+        "addressInfo": {"hostId": "main", "internalPort": 9000, "scheme": "http", "sslScheme": "https", "path": ""},
     },
 }
 HOSTS = {
@@ -799,6 +808,7 @@ HOSTS = {
                             "port": 443,
                             "ssl": True,
                             "public": False,
+                            "enabled": True,
                             "url": "https://fake-app.local",
                         },
                         {
@@ -807,9 +817,18 @@ HOSTS = {
                             "port": 49152,
                             "ssl": False,
                             "public": False,
+                            "enabled": False,
                             "url": "http://192.168.1.20:49152",
                         },
-                        {"kind": "ipv6", "hostname": "fe80::1", "port": 49152, "ssl": False, "public": False},
+                        {
+                            "kind": "ipv6",
+                            "hostname": "fe80::1",
+                            "port": 49152,
+                            "ssl": False,
+                            "public": False,
+                            "enabled": True,
+                            "url": "http://[fe80::1]:49152",
+                        },
                     ],
                     "disabled": ["192.168.1.20"],
                 },
@@ -825,13 +844,16 @@ HOSTS = {
                             "port": 49153,
                             "ssl": False,
                             "public": False,
+                            "enabled": True,
                             "url": "http://rpc-secret@192.168.1.20:49153",
                         }
                     ],
                     "disabled": [],
                 },
             },
-        }
+        },
+        "publicDomains": {},
+        "privateDomains": [],
     },
 }
 
@@ -875,10 +897,10 @@ def test_interfaces_and_their_address_tables(server: Server, page: Page) -> None
     expect(mdns.get_by_test_id("address-open")).to_have_attribute("target", "_blank")
     expect(ipv4.get_by_test_id("address-type")).to_have_text("IPv4")
     expect(ipv4.get_by_test_id("address-ca")).to_have_text("None")
-    expect(ipv4.get_by_test_id("address-toggle")).not_to_be_checked()  # listed in addresses.disabled
+    expect(ipv4.get_by_test_id("address-toggle")).not_to_be_checked()  # enabled: false (listed in disabled)
     expect(ipv4.get_by_test_id("address-open")).to_have_count(0)
     expect(ipv6.get_by_test_id("address-type")).to_have_text("IPv6")
-    expect(ipv6.get_by_test_id("address-url")).to_have_text("http://[fe80::1]:49152")  # composed: no url given
+    expect(ipv6.get_by_test_id("address-url")).to_have_text("http://[fe80::1]:49152")
     shot(page, "interface-addresses")
 
     # Toggles ask the server; the table follows the state tree.
@@ -888,12 +910,17 @@ def test_interfaces_and_their_address_tables(server: Server, page: Page) -> None
         {"package": "fake-app", "host": "main", "internalPort": 8080, "address": "192.168.1.20", "enabled": True}
     ]
     expect(ipv4.get_by_test_id("address-toggle")).not_to_be_checked()  # the state tree still says disabled
+    # As the server rewrites a binding's addresses: each one's enabled flag, and the disabled list.
+    addresses = copy.deepcopy(HOSTS["main"]["bindings"]["8080"]["addresses"])
+    for address in addresses["available"]:
+        address["enabled"] = address["hostname"] != "fake-app.local"
+    addresses["disabled"] = ["fake-app.local"]
     patch(
         server,
         {
             "op": "replace",
-            "path": "/public/packageData/fake-app/hosts/main/bindings/8080/addresses/disabled",
-            "value": ["fake-app.local"],
+            "path": "/public/packageData/fake-app/hosts/main/bindings/8080/addresses",
+            "value": addresses,
         },
     )
     expect(ipv4.get_by_test_id("address-toggle")).to_be_checked()
@@ -986,7 +1013,7 @@ def test_hello_world_setup_task_is_required_until_its_action_runs(server: Server
     setup = page.locator('[data-testid="task"][data-replay-id="hello-world-setup"]')
     expect(setup.get_by_test_id("task-severity")).to_have_text("Required", timeout=SLOW)
     row = page.locator('[data-testid="service-row"][data-id="hello-world"]')
-    expect(row.get_by_test_id("status")).to_have_attribute("data-status", "task-required")
+    expect_status(row.get_by_test_id("status"), server, "hello-world", "task-required")
     shot(page, "hello-task")
 
     setup.get_by_test_id("task-run").click()
@@ -998,7 +1025,7 @@ def test_hello_world_setup_task_is_required_until_its_action_runs(server: Server
     expect(setup).to_have_count(0, timeout=SLOW)  # cleared live, with the dialog still open
     result.get_by_test_id("result-done").click()
     expect(page.get_by_test_id("tasks")).to_have_count(0)
-    expect(row.get_by_test_id("status")).to_have_attribute("data-status", "stopped")
+    expect_status(row.get_by_test_id("status"), server, "hello-world", "stopped")
 
 
 def test_hello_world_health_list_shows_the_web_check(server: Server, page: Page, tmp_path: Path) -> None:

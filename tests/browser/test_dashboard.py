@@ -215,6 +215,78 @@ def test_phone_width_uses_a_drawer(server: tuple[str, Http], page: Page) -> None
     expect(page.get_by_test_id("nav-system")).not_to_be_in_viewport()
 
 
+def in_drawer(page: Page) -> bool:
+    return bool(page.evaluate("() => document.activeElement.closest('#sidebar') !== null"))
+
+
+def test_phone_drawer_works_with_the_keyboard(server: tuple[str, Http], page: Page) -> None:
+    """At 390 px: the menu button says whether the drawer is open; opening moves focus into it,
+    Escape closes it and gives focus back; the closed drawer is out of the Tab order."""
+    url, _ = server
+    page.set_viewport_size({"width": 390, "height": 844})
+    log_in(page, url)
+    menu = page.get_by_role("button", name="Open menu")
+    sidebar = page.locator("#sidebar")
+    expect(menu).to_have_attribute("aria-expanded", "false")
+    expect(menu).to_have_attribute("aria-controls", "sidebar")
+    expect(sidebar).to_be_hidden()
+
+    # Closed: Tab never reaches the drawer's links.
+    menu.focus()
+    page.keyboard.press("Shift+Tab")
+    assert not in_drawer(page)
+    menu.focus()
+    page.keyboard.press("Tab")
+    assert not in_drawer(page)
+
+    # Enter opens it and focus moves to the current page's link; the page behind is inert.
+    menu.focus()
+    page.keyboard.press("Enter")
+    expect(menu).to_have_attribute("aria-expanded", "true")
+    expect(page.get_by_test_id("nav-services")).to_be_focused()
+    expect(page.get_by_test_id("nav-system")).to_be_in_viewport()
+    expect(page.locator(".main")).to_have_attribute("inert", "")
+    page.keyboard.press("Tab")
+    expect(page.get_by_test_id("nav-marketplace")).to_be_focused()
+
+    # Escape closes it and focus goes back to the menu button.
+    page.keyboard.press("Escape")
+    expect(menu).to_have_attribute("aria-expanded", "false")
+    expect(menu).to_be_focused()
+    expect(sidebar).to_be_hidden()
+    expect(page.locator(".main")).not_to_have_attribute("inert", "")
+
+    # Space opens it again; Tab down to System and Enter: that page, the drawer closed, focus on the button.
+    page.keyboard.press("Space")
+    expect(page.get_by_test_id("nav-services")).to_be_focused()
+    for _ in range(4):  # marketplace, sideload, updates, system
+        page.keyboard.press("Tab")
+    expect(page.get_by_test_id("nav-system")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="System", exact=True)).to_be_visible()
+    expect(menu).to_have_attribute("aria-expanded", "false")
+    expect(menu).to_be_focused()
+    expect(sidebar).to_be_hidden()
+
+    # The close button works by keyboard too, and gives focus back the same way.
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("nav-system")).to_be_focused()
+    for _ in range(5):  # updates, sideload, marketplace, services, the close button
+        page.keyboard.press("Shift+Tab")
+    expect(page.get_by_test_id("drawer-close")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(menu).to_have_attribute("aria-expanded", "false")
+    expect(menu).to_be_focused()
+
+    # Widened past the drawer's width while open, it closes: nothing is left inert.
+    page.keyboard.press("Enter")
+    expect(menu).to_have_attribute("aria-expanded", "true")
+    page.set_viewport_size({"width": 1280, "height": 844})
+    expect(page.get_by_test_id("menu")).to_have_attribute("aria-expanded", "false")  # hidden at this width
+    expect(page.locator(".main")).not_to_have_attribute("inert", "")
+    expect(page.get_by_test_id("nav-services")).to_be_visible()
+
+
 def test_change_password_from_the_system_page(server: tuple[str, Http], page: Page) -> None:
     url, _ = server
     log_in(page, url)

@@ -16,7 +16,6 @@ LANGUAGES = ("en", "fr", "de", "pl", "es")
 DYNAMIC_KEYS = {
     "nav": ["services", "marketplace", "sideload", "updates", "system", "notifications"],
     "live": ["connecting", "live", "reconnecting"],
-    "services.state": ["installing", "restoring", "updating", "installed", "removing"],
 }
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from startos.actors.facade import CallContext, RpcCall
 from startos.actors.tree import TreeConfig, start_tree
+from startos.protocol.calls import CallContext, RpcCall
 from startos.s9pk import generate_signing_key, pack_package
 from startos.s9pk.package import find_sources
 

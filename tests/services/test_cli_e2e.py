@@ -55,7 +55,7 @@ def test_sideload_start_logs_kill_9_and_no_orphans(daemon: Daemon, packed: dict[
         assert phase in installed.stderr, installed.stderr  # each phase shown with a bar
     assert "hello-world 1.0.0:0 installed" in installed.stderr
     listed = daemon.cli("package", "list").stdout
-    assert "hello-world" in listed and "task required" in listed
+    assert "hello-world" in listed and "task-required" in listed  # statusInfo.summary (issue 11)
     refused = daemon.cli("package", "start", "hello-world")
     assert refused.returncode == 1 and "required task" in refused.stderr
     shown = daemon.cli("package", "action", "run", "hello-world", "show-credentials")

@@ -26,7 +26,7 @@ from startos.s9pk import generate_signing_key, write_archive
 from startos.s9pk.package import build_tree, find_sources
 
 from ..conftest import set_up_server
-from ..helpers import wait_until
+from ..helpers import installing_entry, wait_until
 from ..rpc_client import Http
 from .conftest import EXAMPLES, Services
 
@@ -52,7 +52,7 @@ def intact(canary: Path) -> bool:
 
 def planted_entry() -> dict[str, Any]:
     """The shape of a half-done install: what recovery removes, directory and all."""
-    return {"stateInfo": {"state": "installing", "manifest": {}}, "statusInfo": {"desired": "stopped"}}
+    return installing_entry()
 
 
 def test_planted_package_keys_never_make_boot_delete_outside_the_packages_root(
@@ -91,7 +91,10 @@ def test_planted_package_keys_never_make_boot_delete_outside_the_packages_root(
         for key in planted:
             first.ask(
                 "store",
-                DbApply(patch=[{"op": "add", "path": f"/public/packageData/{escape(key)}", "value": planted_entry()}]),
+                DbApply(
+                    patch=[{"op": "add", "path": f"/public/packageData/{escape(key)}", "value": planted_entry()}],
+                    owner="services",
+                ),
             )
         keys = set(first.ask("store", DbDump(pointer="/public/packageData")).value)
         assert set(planted) <= keys

@@ -116,7 +116,7 @@ def test_an_update_signed_by_another_key_needs_consent(services: Services, tmp_p
 
 
 def _install_call(path: Path, *, accept: bool) -> Any:
-    from startos.actors.facade import RpcCall
+    from startos.protocol.calls import RpcCall
 
     from .conftest import ROOT
 

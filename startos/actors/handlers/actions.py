@@ -1,13 +1,19 @@
-"""Actions, tasks and service hosts over RPC (``package.action.*``, ``package.host.*``, ``util.qr``)."""
+"""Actions, tasks and service hosts over RPC (``package.action.*``, ``package.host.*``, ``util.qr``).
+
+A package's ServiceActor owns its tasks and hosts: running an action, dismissing a task or
+turning an address off is one command to ``service:<id>``, which checks it and writes the change.
+The address and binding lists only read what the ServiceActor published.
+"""
 
 from __future__ import annotations
 
 import io
 from typing import Any
 
-from startos.actors.facade import CallContext, FacadeActor
+import msgspec
+
+from startos.actors.facade import FacadeActor
 from startos.actors.registry import rpc
-from startos.actors.services.service import service_name
 from startos.protocol.actions import (
     ActionInputResult,
     ActionRef,
@@ -21,14 +27,18 @@ from startos.protocol.actions import (
     QrResult,
     RunActionParams,
     RunActionRequest,
+    SetAddressEnabled,
     SetAddressEnabledParams,
 )
+from startos.protocol.calls import CallContext
 from startos.protocol.errors import ErrorKind
 from startos.protocol.jsonrpc import RpcError
-from startos.protocol.packages import Reconcile
-from startos.protocol.store import DbApply, DbDump
+from startos.protocol.owners import service_owner
+from startos.protocol.packages import DismissTask
+from startos.protocol.store import DbDump
 
 ACTION_TIMEOUT = 660.0  # an action may run up to 10 minutes in the package
+COMMAND_TIMEOUT = 30.0  # a task or an address changes in one store write
 
 
 def _entry(facade: FacadeActor, package_id: str) -> dict[str, Any]:
@@ -39,10 +49,11 @@ def _entry(facade: FacadeActor, package_id: str) -> dict[str, Any]:
 
 
 def _service_ask(facade: FacadeActor, package_id: str, message: object, timeout: float) -> Any:
+    """Ask the package's ServiceActor; NotFound when the package is not installed or not loaded."""
     _entry(facade, package_id)
-    if facade.directory.get(service_name(package_id)) is None:
+    if facade.directory.get(service_owner(package_id)) is None:
         raise RpcError(ErrorKind.NOT_FOUND, f"{package_id} is not loaded right now (restarting?); try again")
-    return facade.directory.ask(service_name(package_id), message, timeout=timeout)
+    return facade.directory.ask(service_owner(package_id), message, timeout=timeout)
 
 
 @rpc("package.action.get-input")
@@ -57,32 +68,13 @@ def _run(facade: FacadeActor, params: RunActionParams, _ctx: CallContext) -> Act
     answer = _service_ask(facade, params.package_id, message, ACTION_TIMEOUT)
     if answer is None:
         return None
-    import msgspec
-
     return msgspec.convert(answer, ActionResultOut)
 
 
 @rpc("package.action.clear-task")
 def _clear_task(facade: FacadeActor, params: ClearTaskParams, _ctx: CallContext) -> int:
-    entry = _entry(facade, params.package_id)
-    task = (entry.get("tasks") or {}).get(params.replay_id)
-    if task is None:
-        raise RpcError(ErrorKind.NOT_FOUND, f"{params.package_id} has no task {params.replay_id!r}")
-    if (task.get("task") or {}).get("severity") == "critical" and not params.force:
-        raise RpcError(
-            ErrorKind.ACTION,
-            f"the task {params.replay_id!r} is required: run its action, or dismiss it with force",
-        )
-    path = f"/public/packageData/{params.package_id}/tasks/{params.replay_id}"
-    revision = int(
-        facade.ask(
-            "store", DbApply(patch=[{"op": "test", "path": path, "value": task}, {"op": "remove", "path": path}])
-        )
-    )
-    ref = facade.directory.get(service_name(params.package_id))
-    if ref is not None:
-        ref.tell(Reconcile())
-    return revision
+    dismiss = DismissTask(replay_id=params.replay_id, force=params.force)
+    return int(_service_ask(facade, params.package_id, dismiss, COMMAND_TIMEOUT))
 
 
 def _hosts(facade: FacadeActor, params: HostParams) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -145,42 +137,14 @@ def _binding_list(facade: FacadeActor, params: HostParams, _ctx: CallContext) ->
 
 @rpc("package.host.binding.set-address-enabled")
 def _set_address_enabled(facade: FacadeActor, params: SetAddressEnabledParams, _ctx: CallContext) -> int:
-    from startos.protocol.proxy import SetDisabled
-
     try:
         address = params.hostname()
     except ValueError as exc:
         raise RpcError(ErrorKind.INVALID_PARAMS, str(exc)) from None
-    _, hosts = _hosts(facade, HostParams(package=params.package, host=params.host))
-    binding = (hosts[params.host].get("bindings") or {}).get(str(params.internal_port))
-    if binding is None:
-        raise RpcError(
-            ErrorKind.NOT_FOUND, f"{params.package}/{params.host} has no binding for port {params.internal_port}"
-        )
-    addresses = binding.get("addresses") or {}
-    available = list(addresses.get("available") or [])
-    if not any(a.get("hostname") == address for a in available):
-        known = ", ".join(a.get("hostname", "?") for a in available) or "none"
-        raise RpcError(ErrorKind.NOT_FOUND, f"{address} is not an address of this binding (known: {known})")
-    disabled = [a for a in addresses.get("disabled") or [] if a != address]
-    if not params.enabled:
-        disabled.append(address)
-    updated = [{**a, "enabled": a.get("hostname") not in disabled} for a in available]
-    base = f"/public/packageData/{params.package}/hosts/{params.host}/bindings/{params.internal_port}/addresses"
-    key = f"{params.package}/{params.host}/{params.internal_port}"
-    if facade.directory.get("proxy") is not None:
-        facade.ask("proxy", SetDisabled(key=key, disabled=tuple(disabled)))
-    return int(
-        facade.ask(
-            "store",
-            DbApply(
-                patch=[
-                    {"op": "replace", "path": f"{base}/disabled", "value": disabled},
-                    {"op": "replace", "path": f"{base}/available", "value": updated},
-                ]
-            ),
-        )
+    command = SetAddressEnabled(
+        host=params.host, internal_port=params.internal_port, address=address, enabled=params.enabled
     )
+    return int(_service_ask(facade, params.package, command, COMMAND_TIMEOUT))
 
 
 @rpc("util.qr")

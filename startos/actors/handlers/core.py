@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from startos.actors.facade import CallContext, FacadeActor
+from startos.actors.facade import FacadeActor
 from startos.actors.registry import rpc
 from startos.buildinfo import git_hash
+from startos.protocol.calls import CallContext
 from startos.protocol.rpc import EchoParams, NoParams
 
 

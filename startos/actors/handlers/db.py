@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import msgspec
 
-from startos.actors.facade import CallContext, FacadeActor
+from startos.actors.facade import FacadeActor
 from startos.actors.patching import is_under
 from startos.actors.registry import rpc
+from startos.protocol.calls import CallContext
 from startos.protocol.errors import ErrorKind
 from startos.protocol.jsonrpc import RpcError
+from startos.protocol.owners import CLIENT
 from startos.protocol.rpc import (
     DbApplyParams,
     DbDumpParams,
@@ -83,7 +85,7 @@ def _db_dump(facade: FacadeActor, params: DbDumpParams, _ctx: CallContext) -> Du
 @rpc("db.put")
 def _db_put(facade: FacadeActor, params: DbPutParams, _ctx: CallContext) -> int:
     _ui_op(AddOp(path=params.pointer, value=params.value))
-    return int(facade.ask("store", DbPut(pointer=params.pointer, value=params.value)))
+    return int(facade.ask("store", DbPut(pointer=params.pointer, value=params.value, owner=CLIENT)))
 
 
 @rpc("db.put.ui")
@@ -92,7 +94,7 @@ def _db_put_ui(facade: FacadeActor, params: DbPutUiParams, _ctx: CallContext) ->
         raise RpcError(ErrorKind.INVALID_PARAMS, f"pointer {params.pointer!r} must be empty or start with '/'")
     pointer = f"{UI}{params.pointer}"
     _ui_op(AddOp(path=pointer, value=params.value))
-    return int(facade.ask("store", DbPut(pointer=pointer, value=params.value)))
+    return int(facade.ask("store", DbPut(pointer=pointer, value=params.value, owner=CLIENT)))
 
 
 @rpc("db.apply")
@@ -100,7 +102,7 @@ def _db_apply(facade: FacadeActor, params: DbApplyParams, _ctx: CallContext) -> 
     for op in params.patch:
         _ui_op(op)
     patch = msgspec.to_builtins(params.patch)
-    return int(facade.ask("store", DbApply(patch=patch)))
+    return int(facade.ask("store", DbApply(patch=patch, owner=CLIENT)))
 
 
 @rpc("db.subscribe")

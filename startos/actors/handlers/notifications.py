@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from startos.actors.facade import CallContext, FacadeActor
+from startos.actors.facade import FacadeActor
 from startos.actors.registry import rpc
+from startos.protocol.calls import CallContext
 from startos.protocol.notifications import (
     ListNotifications,
     MarkSeen,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from startos.actors.facade import CallContext, FacadeActor
+from startos.actors.facade import FacadeActor
 from startos.actors.registry import rpc
 from startos.actors.services.install import not_a_package_file
+from startos.protocol.calls import CallContext
+from startos.protocol.claims import AttachClaim, StreamClaim, UploadClaim
 from startos.protocol.packages import (
     Attach,
     AttachParams,
@@ -34,7 +36,6 @@ from startos.protocol.packages import (
     UninstallParams,
 )
 from startos.protocol.rpc import NoParams
-from startos.protocol.store import DbDump
 from startos.s9pk.errors import NotAnS9pkError
 
 INSTALL_TIMEOUT = 600.0
@@ -48,11 +49,11 @@ def _list(facade: FacadeActor, _params: NoParams, _ctx: CallContext) -> list[Pac
 
 @rpc("package.installed-version")
 def _installed_version(facade: FacadeActor, params: PackageIdParams, _ctx: CallContext) -> str | None:
-    data = facade.ask("store", DbDump(pointer="/public/packageData")).value
-    entry = data.get(params.id)
-    if entry is None or entry["stateInfo"]["state"] == "installing":
-        return None
-    return str(entry["stateInfo"]["manifest"]["version"])
+    packages: list[PackageSummary] = facade.ask("services", ListPackages())
+    for package in packages:
+        if package.id == params.id and package.state != "installing":
+            return package.version or None
+    return None
 
 
 @rpc("package.install")
@@ -75,7 +76,7 @@ def _install(facade: FacadeActor, params: InstallParams, _ctx: CallContext) -> I
 
 @rpc("package.sideload")
 def _sideload(facade: FacadeActor, params: SideloadParams, _ctx: CallContext) -> SideloadResult:
-    return SideloadResult(upload=facade.hold_claim(("upload", params), window=60.0))
+    return SideloadResult(upload=facade.hold_claim(UploadClaim(accept_new_key=params.accept_new_key), window=60.0))
 
 
 @rpc("package.cancel-install")
@@ -126,7 +127,7 @@ def _logs(facade: FacadeActor, params: LogsParams, _ctx: CallContext) -> LogsRes
 def _logs_follow(facade: FacadeActor, params: LogsFollowParams, _ctx: CallContext) -> LogsFollowResult:
     limit = 0 if params.limit is None else max(0, min(params.limit, 10_000))
     recent, follower = facade.ask("services", FollowLogs(id=params.id, limit=limit, boot=params.boot))
-    guid = facade.hold_claim(("stream", follower, recent), window=30.0)
+    guid = facade.hold_claim(StreamClaim(source=follower, initial=tuple(recent)), window=30.0)
     return LogsFollowResult(start_cursor=recent[0].cursor if recent else None, guid=guid)
 
 
@@ -139,4 +140,4 @@ def _stats(facade: FacadeActor, params: PackageIdParams, _ctx: CallContext) -> S
 @rpc("package.attach")
 def _attach(facade: FacadeActor, params: AttachParams, _ctx: CallContext) -> AttachResult:
     session = facade.ask("services", Attach(id=params.id, command=params.command, tty=params.tty, user=params.user))
-    return AttachResult(guid=facade.hold_claim(("attach", session), window=30.0))
+    return AttachResult(guid=facade.hold_claim(AttachClaim(session=session), window=30.0))

@@ -96,7 +96,6 @@ class DaemonActor(Actor):
         self.generation = generation
         self.process: SandboxProcess | None = None
         self._stopping = False
-        self._greenlets: list[gevent.Greenlet] = []
         self.started_at = 0.0
 
     def __str__(self) -> str:
@@ -128,9 +127,9 @@ class DaemonActor(Actor):
         for fd, stream in ((out_r, "stdout"), (err_r, "stderr")):
             # The readers end by themselves at EOF, after the last line the process wrote.
             self.journal.reader(FileObject(fd, "rb", close=True), f"{daemon}/{stream}")
-        self._greenlets.append(gevent.spawn(self._watch))
+        self.spawn(self._watch)
         if self.launch.ready is not None and self.owner is not None:
-            self._greenlets.append(gevent.spawn(self._probe_until_ready))
+            self.spawn(self._probe_until_ready)
         elif self.owner is not None:
             self._tell_owner(DaemonReady(daemon=daemon, generation=self.generation))
 
@@ -175,12 +174,10 @@ class DaemonActor(Actor):
     def on_stop(self) -> None:
         self._stopping = True
         self._terminate(graceful=True)
-        self._end()
 
     def on_exit(self, reason: Any) -> None:
         self._stopping = True
         self._terminate(graceful=False)
-        self._end()
 
     def _terminate(self, *, graceful: bool) -> None:
         process = self.process
@@ -200,9 +197,3 @@ class DaemonActor(Actor):
         process.signal_group(signal.SIGKILL)
         if graceful:
             process.wait(timeout=5)
-
-    def _end(self) -> None:
-        current = gevent.getcurrent()
-        for greenlet in self._greenlets:
-            if greenlet is not current and not greenlet.dead:
-                greenlet.kill(block=False)

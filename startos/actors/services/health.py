@@ -23,7 +23,6 @@ import logging
 import time
 from typing import Any
 
-import gevent
 from gevent.event import Event
 
 from startos.protocol import runtime as wire
@@ -66,21 +65,13 @@ class HealthCheckActor(Actor):
         self.waiting_for = waiting_for
         self.grace_from = time.monotonic()
         self._wake = Event()
-        self._loop: gevent.Greenlet | None = None
         self._last: tuple[str, str | None] | None = None
 
     def __str__(self) -> str:
         return f"HealthCheckActor[{self.decl.id}]"
 
     def on_start(self) -> None:
-        self._loop = gevent.spawn(self._run_forever)
-
-    def on_stop(self) -> None:
-        if self._loop is not None:
-            self._loop.kill(block=False)
-
-    def on_exit(self, reason: Any) -> None:
-        self.on_stop()
+        self.spawn(self._run_forever)  # ended with the actor
 
     @handles(CheckGate)
     def gate(self, message: CheckGate) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 import gevent
 from gevent.event import Event
+from gevent.pool import Group
 from gevent.queue import Full, Queue
 from gevent.threadpool import ThreadPool
 
@@ -84,7 +85,9 @@ class Journal:
         self._last_cursor = 0
         path.parent.mkdir(parents=True, exist_ok=True)
         self._pool.apply(self._open)
-        self._writer = gevent.spawn(self._write_loop)
+        # The journal's own greenlets (its writer, its readers): ended by ``close``.
+        self._greenlets = Group()
+        self._writer = self._greenlets.spawn(self._write_loop)
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -97,7 +100,11 @@ class Journal:
             self._wake.set()
 
     def reader(self, stream: Any, source: str, on_line: Callable[[str], None] | None = None) -> gevent.Greenlet:
-        """A greenlet that copies ``stream`` (a pipe) into the journal line by line until EOF."""
+        """A greenlet that copies ``stream`` (a pipe) into the journal line by line until EOF.
+
+        It belongs to the journal, not to the actor that started it: a daemon's last lines are
+        still read after its actor exited; :meth:`close` ends every reader left.
+        """
 
         def pump() -> None:
             buffer = b""
@@ -121,7 +128,7 @@ class Journal:
             if buffer:
                 self.append(source, buffer.decode("utf-8", "replace"))
 
-        return gevent.spawn(pump)
+        return self._greenlets.spawn(pump)
 
     def _write_loop(self) -> None:
         while True:
@@ -176,8 +183,9 @@ class Journal:
             gevent.sleep(FLUSH_EVERY)
 
     def close(self) -> None:
+        """Write what is pending, end the journal's greenlets and followers, close the database."""
         self.flush()
-        self._writer.kill(block=False)
+        self._greenlets.kill(block=False)
         for follower in list(self._followers.values()):
             follower.close("journal-closed")
         conn, self._conn = self._conn, None

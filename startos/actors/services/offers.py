@@ -8,6 +8,7 @@ interface answers on. Keeping them here keeps them testable without actors.
 from __future__ import annotations
 
 import ipaddress
+import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -19,12 +20,18 @@ __all__ = [
     "binding_addresses",
     "critical_task",
     "current_dependencies",
+    "daemon_entry",
     "dependency_cycle",
     "dependency_state",
+    "dependency_states",
+    "dismiss_refusal",
     "interface_entry",
     "listen_addresses",
+    "retarget_tasks",
     "status_refusal",
     "task_entry",
+    "task_targets",
+    "tasks_on",
 ]
 
 SEVERITY_WORDS = {"critical": "Required", "important": "Important", "optional": "Recommended"}
@@ -32,6 +39,19 @@ SEVERITY_WORDS = {"critical": "Required", "important": "Important", "optional": 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# -- daemons ------------------------------------------------------------------------------------
+
+
+def daemon_entry(state: str, reason: str | None, failures: int, retry_in: float | None) -> dict[str, Any]:
+    """``statusInfo.daemons[id]``: a daemon's supervision state, the reason without ``error: ``."""
+    if reason and reason.startswith("error: "):
+        reason = reason[len("error: ") :]
+    retry_at = None
+    if retry_in is not None:
+        retry_at = datetime.fromtimestamp(time.time() + retry_in, UTC).isoformat(timespec="seconds")
+    return {"state": state, "reason": reason, "failures": failures, "retryIn": retry_in, "retryAt": retry_at}
 
 
 # -- actions and tasks --------------------------------------------------------------------------
@@ -81,6 +101,24 @@ def task_entry(task: items.CreateTask, requester: str, active: bool) -> dict[str
         "active": active,
         "createdAt": _now(),
     }
+
+
+def task_targets(entry: Mapping[str, Any], package_id: str) -> list[str]:
+    """The other packages this entry's tasks point at."""
+    found = {str((t.get("task") or {}).get("packageId")) for t in (entry.get("tasks") or {}).values()}
+    return sorted(found - {package_id})
+
+
+def dismiss_refusal(package_id: str, tasks: Mapping[str, Any], replay_id: str, force: bool) -> tuple[int, str] | None:
+    """Why the user may not dismiss task ``replay_id`` (error kind, message), or None."""
+    from startos.protocol.errors import ErrorKind
+
+    task = tasks.get(replay_id)
+    if task is None:
+        return ErrorKind.NOT_FOUND, f"{package_id} has no task {replay_id!r}"
+    if (task.get("task") or {}).get("severity") == "critical" and not force:
+        return ErrorKind.ACTION, f"the task {replay_id!r} is required: run its action, or dismiss it with force"
+    return None
 
 
 def critical_task(entry: dict[str, Any]) -> str | None:
@@ -147,6 +185,21 @@ def dependency_state(dep_id: str, requirement: Mapping[str, Any], entry: Mapping
             message = check.get("message")
             return f"{title}: {name} is {check.get('result')}" + (f" ({message})" if message else "")
     return None
+
+
+def dependency_states(
+    requirements: Mapping[str, Any], data: Mapping[str, Any]
+) -> tuple[dict[str, str | None], str | None]:
+    """Each dependency's state (why it is not met, or None) and why starting must wait (the first
+    required one not met, or None); ``data`` is all of packageData."""
+    states: dict[str, str | None] = {}
+    blocker = None
+    for dep_id, requirement in requirements.items():
+        why = dependency_state(dep_id, requirement, data.get(dep_id))
+        states[dep_id] = why
+        if why is not None and not requirement.get("optional") and blocker is None:
+            blocker = why
+    return states, blocker
 
 
 def dependency_cycle(graph: Mapping[str, Iterable[str]]) -> list[str] | None:
@@ -226,3 +279,56 @@ def binding_addresses(
             }
         )
     return found
+
+
+# -- tasks on another package's actions ---------------------------------------------------------
+
+
+def tasks_on(data: Mapping[str, Any], target: str, ran: str | None = None) -> dict[str, set[str]]:
+    """Who holds tasks on ``target``'s actions (``ran``: only on that one): package id -> the
+    actions whose current input those tasks compare against (empty: none needs an input)."""
+    found: dict[str, set[str]] = {}
+    for holder, entry in data.items():
+        for task_entry in ((entry or {}).get("tasks") or {}).values():
+            task = task_entry.get("task") or {}
+            if task.get("packageId") != target or (ran is not None and task.get("actionId") != ran):
+                continue
+            needs = found.setdefault(holder, set())
+            if task.get("when") is not None and (task.get("input") or {}).get("value") is not None:
+                needs.add(str(task.get("actionId")))
+    return found
+
+
+def retarget_tasks(
+    pointer: str,
+    tasks: Mapping[str, Any],
+    target: str,
+    ran: str | None,
+    inputs: Mapping[str, Mapping[str, Any]],
+) -> list[dict[str, Any]]:
+    """The patch to this package's ``tasks`` after ``target``'s action ``ran`` (None: the target
+    started) or its inputs changed: done tasks go, ``when`` tasks follow the current input."""
+    from jsonpointer import escape
+
+    from startos.protocol.inputspec import matches_partial
+
+    ops: list[dict[str, Any]] = []
+    for replay_id, task_entry in tasks.items():
+        task = task_entry.get("task") or {}
+        if task.get("packageId") != target or (ran is not None and task.get("actionId") != ran):
+            continue
+        path = f"{pointer}/tasks/{escape(replay_id)}"
+        when, prefill = task.get("when"), (task.get("input") or {}).get("value")
+        if when is None or prefill is None:
+            if ran is not None:  # it ran: done
+                ops.append({"op": "remove", "path": path})
+            continue
+        current = inputs.get(str(task.get("actionId")))
+        if current is None:
+            continue  # unknown now: it stays as it is
+        active = not matches_partial(dict(current), prefill)
+        if not active and when.get("once"):
+            ops.append({"op": "remove", "path": path})
+        elif active != bool(task_entry.get("active")):
+            ops.append({"op": "replace", "path": f"{path}/active", "value": active})
+    return ops

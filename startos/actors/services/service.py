@@ -12,46 +12,72 @@ desired or the actual state changes, ``Reconcile`` compares them and acts:
 Daemons are DaemonActors, dynamic children of the service's ``daemons:<id>`` supervisor, which
 restarts them with backoff and tells this actor every state change (``ChildStateChanged``): that
 is how a crash-looping daemon becomes visible in ``statusInfo`` and raises a notification.
+
+Its parts, each told or asked, never sharing state: the RuntimeActor (the sandboxed runtime's
+connection, :mod:`.runtime_actor`), the health checks (:mod:`.checks`), the interfaces
+(:mod:`.interfaces`), and its own part of the tree (:mod:`.entry`), which it alone writes, as
+owner ``service:<id>``, with ``statusInfo.summary`` in every write. Its jobs (:mod:`.processes`,
+:mod:`.tasks`) run on greenlets it owns and report back with past-tense messages. What concerns
+another package (a task on its action) is a message to that package's ServiceActor.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import signal
-import time
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import gevent
-import psutil
+from pykka import ActorDeadError, ActorRef, Timeout
 
+from startos.actors.policies import DAEMON_BACKOFF
+from startos.actors.services import offers, processes, tasks
 from startos.actors.services.attach import start_attached
+from startos.actors.services.checks import HealthChecks
 from startos.actors.services.daemon import DaemonActor, DaemonLaunch, describe_status
-from startos.actors.services.install import version_dir
+from startos.actors.services.entry import OwnEntry
+from startos.actors.services.interfaces import Interfaces
 from startos.actors.services.journal import Journal
-from startos.actors.services.offers import critical_task
-from startos.actors.services.service_offers import OffersMixin
+from startos.actors.services.runtime_actor import RuntimeActor
 from startos.errors import StartOSError
-from startos.paths import is_valid_id, shown
 from startos.protocol import runtime as wire
+from startos.protocol import service_items as items
+from startos.protocol.actions import (
+    CheckReport,
+    DependencyChanged,
+    GetActionInput,
+    RefreshHosts,
+    RefreshTasks,
+    RunActionRequest,
+    SetAddressEnabled,
+)
+from startos.protocol.errors import ErrorKind
 from startos.protocol.notifications import Notify
+from startos.protocol.owners import service_owner
 from startos.protocol.packages import (
     Attach,
     DaemonReady,
+    DismissTask,
+    Flush,
     FollowLogs,
     GetLogs,
+    GetRuntimeConnection,
     GetStats,
+    OneshotFinished,
+    PidsDue,
+    ProgressReported,
     Reconcile,
     RunHook,
-    ServiceEvent,
+    RuntimeExited,
+    SetDesired,
     Stats,
+    TaskRequested,
+    TaskTargetChanged,
+    TaskWithdrawn,
 )
-from startos.protocol.service_items import ClearTask, CreateTask
-from startos.protocol.store import DbApply, DbDump
+from startos.protocol.service_jobs import LifecycleChanged
+from startos.protocol.store import DbDump
 from startos.protocol.supervision import (
     ChildSpec,
     ChildStateChanged,
@@ -59,18 +85,19 @@ from startos.protocol.supervision import (
     StartChild,
     TerminateChild,
 )
-from startos.runtime.host import RuntimeConnection, check_description, start_runtime
-from startos.sandbox import choose_sandbox, close_now
-from startos.sandbox.base import Limits, Sandbox, SandboxProcess, SandboxSpec
-from startos.supervision import Actor, Backoff, Directory, handles
+from startos.runtime.host import RuntimeConnection
+from startos.sandbox import choose_sandbox
+from startos.sandbox.base import Limits, Sandbox
+from startos.supervision import Actor, Backoff, Directory, handles, wait_started
 
 __all__ = ["ServiceActor", "ServiceError", "daemons_name", "service_name"]
 
 logger = logging.getLogger(__name__)
 
-DAEMON_BACKOFF = Backoff(
-    base=0.5, factor=2.0, cap=30.0, jitter=0.2, reset_after=60.0, crash_loop_after=5, cooldown=300.0
-)
+RUNTIME_START = 90.0
+"""Seconds the RuntimeActor gets to start the runtime and hear its first ping."""
+RUNTIME_STOP = 15.0
+"""Seconds the RuntimeActor gets to shut the runtime down when the service stops."""
 
 
 class ServiceError(StartOSError):
@@ -78,7 +105,8 @@ class ServiceError(StartOSError):
 
 
 def service_name(package_id: str) -> str:
-    return f"service:{package_id}"
+    """The Directory name of a package's ServiceActor (also the owner of its part of the tree)."""
+    return service_owner(package_id)
 
 
 def daemons_name(package_id: str) -> str:
@@ -89,8 +117,12 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class ServiceActor(OffersMixin, Actor):
-    """Reconciles one service's desired and actual state."""
+class ServiceActor(Actor):
+    """Reconciles one service's desired and actual state; the only writer of its part of the tree.
+
+    Every write goes through :attr:`mine` (:class:`~startos.actors.services.entry.OwnEntry`) as
+    owner ``service:<id>`` and carries ``statusInfo.summary`` as the write leaves the entry.
+    """
 
     def __init__(
         self,
@@ -107,11 +139,9 @@ class ServiceActor(OffersMixin, Actor):
         listen_host: str = "127.0.0.1",
     ) -> None:
         super().__init__()
-        self.listen_host = listen_host
-        self._init_offers()
-        self._blocked: str | None = None
         self.directory = directory
         self.id = package_id
+        self.owner = service_owner(package_id)
         self.dir = package_dir
         self.version = version
         self.boot = boot
@@ -121,19 +151,24 @@ class ServiceActor(OffersMixin, Actor):
         self.limits = limits or Limits()
         self.sandbox: Sandbox | None = None
         self.runtime: RuntimeConnection | None = None
-        self._runtime_process: SandboxProcess | None = None
-        self._oneshots: dict[str, wire.OneshotSpec] = {}
-        self._watch_runtime: gevent.Greenlet | None = None
+        self._runtime_actor: ActorRef[Any] | None = None
         self._pids_pending = False
         self.journal: Journal | None = None
         self.pointer = f"/public/packageData/{package_id}"
         self._launches: dict[str, DaemonLaunch] = {}
+        self._oneshots: dict[str, wire.OneshotSpec] = {}
         self._requires: dict[str, list[str]] = {}
-        self._running: set[str] = set()
-        self._ready: set[str] = set()
+        self._running: set[str] = set()  # oneshots and daemons started in this run
+        self._ready: set[str] = set()  # items whose dependents may start
+        self._spawned: set[str] = set()  # daemons whose process is up (shared with the checks)
         self._generation = 0
         self._started_at: str | None = None
-        self._reconciling = False
+        self._blocked: str | None = None
+        self._dependency_states: dict[str, str | None] = {}
+        self._actions: dict[str, items.ActionDecl] = {}
+        self.mine = OwnEntry(directory, package_id)  # this package's entry: read once, then written here
+        self.checks = HealthChecks(package_id, directory, daemons_name(package_id), self._spawned)
+        self.interfaces = Interfaces(package_id, directory, listen_host, self._log)
 
     def __str__(self) -> str:
         return f"ServiceActor[{self.id}]"
@@ -142,23 +177,18 @@ class ServiceActor(OffersMixin, Actor):
 
     def on_start(self) -> None:
         self.journal = Journal(self.dir / "logs.sqlite3", boot=self.boot)
-        spec = SandboxSpec(
-            package_id=self.id,
-            code_dir=version_dir(self.dir, self.version),
-            volumes_dir=self.dir / "volumes",
-            volume_ids=self._volume_ids(),
-            run_dir=self.dir / "run",
-            tmp_dir=self.dir / "tmp",
-            limits=self.limits,
-        )
-        self._sweep_orphans()
+        spec = processes.sandbox_spec(self.dir, self.id, self.version, self.limits)
+        killed = processes.sweep_orphans(self._pidfile())
+        if killed:
+            self._log(f"killed {killed} processes left over from a previous run")
         self.sandbox = choose_sandbox(spec, self.sandbox_preference)
         self.sandbox.create()
         self.journal.append("startos", f"sandbox ready ({self.sandbox.kind}) for {self.id} {self.version}")
         self._start_runtime()
         # A new actor runs nothing yet, whatever the tree still says from before (a rebuild, a crash).
+        self.mine.reload()
         status = f"{self.pointer}/statusInfo"
-        self._patch(
+        self.mine.patch(
             [
                 {"op": "add", "path": f"{status}/started", "value": None},
                 {"op": "add", "path": f"{status}/daemons", "value": {}},
@@ -169,61 +199,13 @@ class ServiceActor(OffersMixin, Actor):
         self._publish_offers()
         self.actor_ref.tell(Reconcile())
 
-    def _volume_ids(self) -> tuple[str, ...]:
-        """The volumes on disk that are volume ids; anything else there is never mounted."""
-        volumes = self.dir / "volumes"
-        if not volumes.exists():
-            return ()
-        names = sorted(p.name for p in volumes.iterdir())
-        strangers = [name for name in names if not is_valid_id(name, "volume id")]
-        if strangers:
-            listed = ", ".join(map(shown, strangers))
-            logger.warning("%s: not mounting %s in volumes/ (not volume ids)", self.id, listed)
-        return tuple(name for name in names if name not in strangers)
-
     def _start_runtime(self) -> None:
         assert self.sandbox is not None and self.journal is not None
-        out_r, out_w = os.pipe()
-        try:
-            process, conn = start_runtime(self.sandbox, self.id, on_effect=self._effect, stdout=out_w, stderr=out_w)
-        finally:
-            close_now(out_w)  # the runtime holds the only write end: its output ends with it
-        from gevent.fileobject import FileObject
-
-        self.journal.reader(FileObject(out_r, "rb", close=True), "runtime")
-        self._runtime_process, self.runtime = process, conn
-        conn.ping(timeout=30)
-        me = self.actor_ref
-
-        def watch() -> None:
-            status = process.wait()
-            try:
-                me.tell(ServiceEvent(kind="runtime-exited", data=status))
-            except Exception:  # noqa: BLE001 (the actor is already gone)
-                pass
-
-        self._watch_runtime = gevent.spawn(watch)
-
-    def _effect(self, effect: Any) -> Any:
-        """Effects from the package: progress notices, container address."""
-        if isinstance(effect, wire.ReportProgress):
-            data = {
-                "daemon": effect.daemon or "main",
-                "done": effect.done,
-                "total": effect.total,
-                "message": effect.message,
-            }
-            self.actor_ref.tell(ServiceEvent(kind="progress", data=data))
-            return None
-        if isinstance(effect, wire.GetContainerIp):
-            address = getattr(self.sandbox, "address", lambda: None)() or "127.0.0.1"
-            return wire.ContainerIp(ip=address)
-        if isinstance(effect, CreateTask):
-            return self._create_task(effect)
-        if isinstance(effect, ClearTask):
-            self._clear_task(effect)
-            return wire.Done()
-        raise ServiceError(f"{self.id} asked for an effect this server does not offer: {type(effect).__name__}")
+        self._runtime_actor = RuntimeActor.start(self.directory, self.id, self.sandbox, self.journal, self.actor_ref)
+        wait_started(self._runtime_actor, timeout=RUNTIME_START)  # its failure (a ping timeout...) is ours
+        connection = self._runtime_actor.ask(GetRuntimeConnection(), timeout=10)
+        assert isinstance(connection, RuntimeConnection)
+        self.runtime = connection
 
     def on_stop(self) -> None:
         self._teardown()
@@ -232,17 +214,13 @@ class ServiceActor(OffersMixin, Actor):
         self._teardown()
 
     def _teardown(self) -> None:
-        self._unexpose_interfaces()
-        if self._watch_runtime is not None:
-            self._watch_runtime.kill(block=False)
-            self._watch_runtime = None
-        conn, self.runtime = self.runtime, None
-        if conn is not None:
+        self.interfaces.unexpose()
+        runtime, self._runtime_actor, self.runtime = self._runtime_actor, None, None
+        if runtime is not None:
             try:
-                conn.shutdown(timeout=5)
-            except Exception:  # noqa: BLE001 (a dead runtime cannot be shut down; destroy below kills it)
-                pass
-            conn.close()
+                runtime.stop(timeout=RUNTIME_STOP)  # it shuts the runtime down
+            except (ActorDeadError, Timeout):  # already gone, or stuck: destroying the sandbox kills it
+                logger.debug("the runtime actor of %s was gone or stuck", self.id)
         sandbox, self.sandbox = self.sandbox, None
         if sandbox is not None:
             try:
@@ -253,6 +231,28 @@ class ServiceActor(OffersMixin, Actor):
         if journal is not None:
             journal.close()
         self._pidfile().unlink(missing_ok=True)
+
+    def _log(self, text: str) -> None:
+        if self.journal is not None:
+            self.journal.append("startos", text)
+
+    # -- commands ------------------------------------------------------------------------------
+
+    @handles(SetDesired)
+    def set_desired(self, message: SetDesired) -> int:
+        """Record the desired state (asked by the ServicesActor); reconcile toward it. Replies
+        with the revision that recorded it."""
+        revision = self.mine.patch(
+            [{"op": "add", "path": f"{self.pointer}/statusInfo/desired", "value": message.desired}]
+        )
+        self.actor_ref.tell(Reconcile())
+        return revision
+
+    @handles(LifecycleChanged)
+    def lifecycle_changed(self, _message: LifecycleChanged) -> int:
+        """The services manager changed ``stateInfo.state``: write the summary again."""
+        self.mine.reload()
+        return self.mine.patch([])
 
     # -- reconciling ---------------------------------------------------------------------------
 
@@ -265,16 +265,15 @@ class ServiceActor(OffersMixin, Actor):
         desired = (mine.get("statusInfo") or {}).get("desired", "stopped")
         if desired == "restarting":
             self._stop_daemons()
-            self._patch([{"op": "replace", "path": f"{self.pointer}/statusInfo/desired", "value": "running"}])
+            self.mine.patch([{"op": "replace", "path": f"{self.pointer}/statusInfo/desired", "value": "running"}])
             desired = "running"
         blocker = self._dependency_blocker(data)  # published whatever the desired state
-        critical = critical_task(mine)
+        critical = offers.critical_task(mine)
         if critical is not None and self._running:
             # A required task: the service cannot safely run until it is done.
-            assert self.journal is not None
-            self.journal.append("startos", f"stopping {self.id}: a required task appeared: {critical}")
+            self._log(f"stopping {self.id}: a required task appeared: {critical}")
             self._stop_daemons()
-            self._patch([{"op": "replace", "path": f"{self.pointer}/statusInfo/desired", "value": "stopped"}])
+            self.mine.patch([{"op": "replace", "path": f"{self.pointer}/statusInfo/desired", "value": "stopped"}])
             desired = "stopped"
         if desired == "running" and critical is not None:
             blocker = f"Task required: {critical}"
@@ -288,17 +287,20 @@ class ServiceActor(OffersMixin, Actor):
         if reason == self._blocked:
             return
         self._blocked = reason
-        if reason is not None and self.journal is not None:
-            self.journal.append("startos", f"not starting yet: {reason}")
+        if reason is not None:
+            self._log(f"not starting yet: {reason}")
         value = None if reason is None else {"reason": reason}
-        self._patch([{"op": "add", "path": f"{self.pointer}/statusInfo/blocked", "value": value}])
+        self.mine.patch([{"op": "add", "path": f"{self.pointer}/statusInfo/blocked", "value": value}])
 
     def _start_daemons(self) -> None:
         launches, checks = self._load_launches()
         self._generation += 1
         self._ready.clear()
-        self._patch([{"op": "replace", "path": f"{self.pointer}/statusInfo/error", "value": None}])
-        self._start_checks(checks, daemons_name(self.id))
+        self._spawned.clear()
+        self.mine.patch([{"op": "replace", "path": f"{self.pointer}/statusInfo/error", "value": None}])
+        health = self.checks.start(checks, self.actor_ref, self.runtime, self._generation)
+        # Every shown check appears at once, in one revision (their actors report changes later).
+        self.mine.patch([{"op": "replace", "path": f"{self.pointer}/statusInfo/health", "value": health}])
         for daemon_id in self._startable():
             self._start_daemon(daemon_id)
         if not launches and not self._oneshots:
@@ -331,47 +333,16 @@ class ServiceActor(OffersMixin, Actor):
         self._record_pids()
 
     def _start_oneshot(self, oneshot: wire.OneshotSpec) -> None:
-        """Run a oneshot to completion on a greenlet; exit 0 counts as ready for what requires it."""
+        """Run a oneshot to completion on a greenlet of this actor; exit 0 counts as ready."""
         assert self.sandbox is not None and self.journal is not None
-        sandbox, journal, generation, me = self.sandbox, self.journal, self._generation, self.actor_ref
         self._running.add(oneshot.id)
-        journal.append("startos", f"oneshot {oneshot.id} started")
-
-        def run() -> None:
-            out_r, out_w = os.pipe()
-            try:
-                process = sandbox.spawn(
-                    list(oneshot.argv),
-                    env=dict(oneshot.env),
-                    cwd=oneshot.cwd,
-                    user=oneshot.user,
-                    stdin=open(os.devnull, "rb"),  # noqa: SIM115
-                    stdout=out_w,
-                    stderr=out_w,
-                    title=oneshot.id,
-                )
-            except Exception as exc:  # noqa: BLE001 (reported as the oneshot's failure)
-                os.close(out_r)
-                me.tell(ServiceEvent(kind="oneshot-done", data=(oneshot.id, generation, str(exc))))
-                return
-            finally:
-                close_now(out_w)
-            from gevent.fileobject import FileObject
-
-            journal.reader(FileObject(out_r, "rb", close=True), f"{oneshot.id}/output")
-            status = process.wait(timeout=oneshot.timeout)
-            if status is None:
-                process.signal_group(signal.SIGKILL)
-                outcome: str | None = f"did not finish within {oneshot.timeout:g} s"
-            else:
-                outcome = None if status == 0 else describe_status(status)
-            me.tell(ServiceEvent(kind="oneshot-done", data=(oneshot.id, generation, outcome)))
-
-        gevent.spawn(run)
+        self.journal.append("startos", f"oneshot {oneshot.id} started")
+        self.spawn(processes.run_oneshot, self.actor_ref, self.sandbox, self.journal, oneshot, self._generation)
 
     def _stop_daemons(self) -> None:
         supervisor = daemons_name(self.id)
-        self._stop_checks(supervisor)
+        self.checks.stop()
+        self._spawned.clear()
         for oneshot in self._oneshots:
             self._running.discard(oneshot)
         for daemon_id in reversed(list(self._launches)):
@@ -381,7 +352,7 @@ class ServiceActor(OffersMixin, Actor):
                 self._running.discard(daemon_id)
         self._ready.clear()
         self._started_at = None
-        self._patch(
+        self.mine.patch(
             [
                 {"op": "replace", "path": f"{self.pointer}/statusInfo/started", "value": None},
                 {"op": "replace", "path": f"{self.pointer}/statusInfo/daemons", "value": {}},
@@ -398,10 +369,10 @@ class ServiceActor(OffersMixin, Actor):
             return
         self._spawned.add(message.daemon)
         self._record_pids()
-        watching = {c.id for c in self._checks.values() if c.daemon == message.daemon}
+        watching = self.checks.watches(message.daemon)
         if watching:
-            self._regate(restart_grace=watching)  # their grace periods start with the daemon
-        if message.daemon not in self._checks:  # no ready check of its own: ready now
+            self.checks.regate(restart_grace=watching)  # their grace periods start with the daemon
+        if message.daemon not in self.checks.decls:  # no ready check of its own: ready now
             self._item_became_ready(message.daemon)
 
     def _item_became_ready(self, item: str) -> None:
@@ -410,8 +381,8 @@ class ServiceActor(OffersMixin, Actor):
             return  # a check result from before the daemon's restart
         if item in self._ready:
             return
-        if item in self._launches and self.journal is not None:
-            self.journal.append("startos", f"daemon {item} is ready")
+        if item in self._launches:
+            self._log(f"daemon {item} is ready")
         self._ready.add(item)
         for daemon_id in self._startable():
             self._start_daemon(daemon_id)
@@ -420,32 +391,23 @@ class ServiceActor(OffersMixin, Actor):
 
     def _set_started(self) -> None:
         self._started_at = _now()
-        self._patch([{"op": "replace", "path": f"{self.pointer}/statusInfo/started", "value": self._started_at}])
+        self.mine.patch([{"op": "replace", "path": f"{self.pointer}/statusInfo/started", "value": self._started_at}])
 
     @handles(ChildStateChanged)
     def daemon_state(self, event: ChildStateChanged) -> None:
         """Mirror a daemon's supervision state into statusInfo; crash loops raise a notification."""
         if event.child not in self._running:
             return  # a daemon stopped on purpose: its entry was cleared with the others
-        reason = event.reason[len("error: ") :] if event.reason and event.reason.startswith("error: ") else event.reason
-        retry_at = None
-        if event.retry_in is not None:
-            retry_at = datetime.fromtimestamp(time.time() + event.retry_in, UTC).isoformat(timespec="seconds")
-        entry = {
-            "state": event.new,
-            "reason": reason,
-            "failures": event.failures,
-            "retryIn": event.retry_in,
-            "retryAt": retry_at,
-        }
+        entry = offers.daemon_entry(event.new, event.reason, event.failures, event.retry_in)
+        reason = entry["reason"]
         ops: list[dict[str, Any]] = [
             {"op": "add", "path": f"{self.pointer}/statusInfo/daemons/{event.child}", "value": entry}
         ]
         if event.new == "starting":
             self._ready.discard(event.child)
             self._spawned.discard(event.child)
-            if any(c.daemon == event.child for c in self._checks.values()):
-                self._regate()
+            if self.checks.watches(event.child):
+                self.checks.regate()
         if event.new == "crash-looping":
             message = (
                 f"The daemon {event.child} of {self.id} keeps failing ({reason}). "
@@ -458,33 +420,49 @@ class ServiceActor(OffersMixin, Actor):
             )
         elif event.new == "running" and event.old == "starting" and event.failures == 0:
             ops.append({"op": "replace", "path": f"{self.pointer}/statusInfo/error", "value": None})
-        self._patch(ops)  # one revision: a client never sees the state without its error
+        self.mine.patch(ops)  # one revision: a client never sees the state without its error
         if event.new == "running":
             self._record_pids()
 
-    @handles(ServiceEvent)
-    def service_event(self, event: ServiceEvent) -> None:
-        """Progress reports, finished oneshots, and the runtime's exit."""
-        if event.kind == "progress" and isinstance(event.data, dict):
-            daemon = str(event.data.get("daemon", "main"))
-            self._patch([{"op": "add", "path": f"{self.pointer}/statusInfo/progress/{daemon}", "value": event.data}])
-        elif event.kind == "oneshot-done":
-            oneshot_id, generation, failure = event.data
-            if generation != self._generation or oneshot_id not in self._running:
-                return
-            if failure is None:
-                self._item_became_ready(oneshot_id)
-            else:
-                message = f"oneshot {oneshot_id} of {self.id} failed: {failure}"
-                if self.journal is not None:
-                    self.journal.append("startos", message)
-                self._patch(
-                    [{"op": "replace", "path": f"{self.pointer}/statusInfo/error", "value": {"message": message}}]
-                )
-        elif event.kind == "runtime-exited":
-            # Without its runtime the service cannot be trusted to behave: crash, and let the
-            # supervisor rebuild it with backoff (never one try and then silence).
-            raise ServiceError(f"the runtime of {self.id} {describe_status(int(event.data))}")
+    @handles(CheckReport)
+    def check_report(self, report: CheckReport) -> None:
+        """A check's new result: publish it, mark readiness, notify on success <-> failure."""
+        if report.generation != self._generation or report.check not in self.checks.decls:
+            return
+        outcome = self.checks.report(report)
+        if outcome.shown is not None:
+            path = f"{self.pointer}/statusInfo/health/{report.check}"
+            self.mine.patch([{"op": "add", "path": path, "value": outcome.shown}])
+        if outcome.ready:
+            self._item_became_ready(report.check)
+        if outcome.regate:
+            self.checks.regate()  # checks that wait on this one
+
+    # -- what the service's parts report -------------------------------------------------------
+
+    @handles(ProgressReported)
+    def progress(self, report: ProgressReported) -> None:
+        """A daemon's (or hook's) progress: publish it."""
+        value = {"daemon": report.daemon, "done": report.done, "total": report.total, "message": report.message}
+        self.mine.patch([{"op": "add", "path": f"{self.pointer}/statusInfo/progress/{report.daemon}", "value": value}])
+
+    @handles(OneshotFinished)
+    def oneshot_finished(self, event: OneshotFinished) -> None:
+        """A oneshot ended: ready for what requires it, or the service is in error."""
+        if event.generation != self._generation or event.oneshot not in self._running:
+            return
+        if event.failure is None:
+            self._item_became_ready(event.oneshot)
+            return
+        message = f"oneshot {event.oneshot} of {self.id} failed: {event.failure}"
+        self._log(message)
+        self.mine.patch([{"op": "replace", "path": f"{self.pointer}/statusInfo/error", "value": {"message": message}}])
+
+    @handles(RuntimeExited)
+    def runtime_exited(self, event: RuntimeExited) -> None:
+        """Without its runtime the service cannot be trusted to behave: crash, and let the
+        supervisor rebuild it with backoff (never one try and then silence)."""
+        raise ServiceError(f"the runtime of {self.id} {describe_status(event.status)}")
 
     @handles(RunHook)
     def run_hook(self, message: RunHook) -> None:
@@ -495,28 +473,172 @@ class ServiceActor(OffersMixin, Actor):
         """
         runtime = self.runtime
         assert runtime is not None
-        if self.journal is not None:
-            self.journal.append("startos", f"running {message.hook} {message.kind or ''}".rstrip())
+        self._log(f"running {message.hook} {message.kind or ''}".rstrip())
         if message.hook == "stop":
             self._stop_daemons()
             return
-        version = self.version
+        me, version = self.actor_ref, self.version
 
         def run() -> None:
-            if message.hook == "init":
-                runtime.run_init(message.kind, message.other_version, timeout=message.timeout)  # type: ignore[arg-type]
-            elif message.hook == "uninit":
-                runtime.run_uninit(message.kind, message.other_version, timeout=message.timeout)  # type: ignore[arg-type]
-            elif message.hook == "migration":  # from the version that was installed to this one
-                assert message.other_version is not None
-                runtime.run_migration(message.other_version, version, timeout=message.timeout)
-            elif message.hook == "migration-to":  # from this version to an older one (a downgrade)
-                assert message.other_version is not None
-                runtime.run_migration(version, message.other_version, timeout=message.timeout)
-            else:
-                raise ServiceError(f"unknown hook {message.hook!r}")
+            processes.run_hook(runtime, message, version)
+            me.ask(Flush(), timeout=30)  # the tasks the hook created are in the tree when it answers
 
         self.answer_later(run)
+
+    @handles(Flush)
+    def flush(self, _message: Flush) -> None:
+        """Nothing to do: every message told before this one has been handled."""
+
+    # -- actions and tasks ---------------------------------------------------------------------
+
+    def _publish_offers(self) -> None:
+        """Describe the package without running main: actions and interfaces go to the tree."""
+        assert self.runtime is not None
+        try:
+            description = self.runtime.describe(main=False, timeout=60)
+        except StartOSError as exc:  # a broken package still gets its logs and uninstall
+            self._log(f"could not read the package's actions and interfaces: {exc}")
+            return
+        self._actions = {a.id: a for a in description.actions}
+        self.interfaces.decls = {i.id: i for i in description.interfaces}
+        entry = self.mine.value
+        hosts = self.interfaces.expose(entry.get("hosts") or {}, self._target_host())
+        manifest = (entry.get("stateInfo") or {}).get("manifest") or {}
+        actions = {a.id: offers.action_entry(a) for a in description.actions}
+        interfaces = {i.id: offers.interface_entry(i) for i in description.interfaces}
+        self.mine.patch(
+            [
+                {"op": "add", "path": f"{self.pointer}/actions", "value": actions},
+                {"op": "add", "path": f"{self.pointer}/serviceInterfaces", "value": interfaces},
+                {"op": "add", "path": f"{self.pointer}/hosts", "value": hosts},
+                {
+                    "op": "add",
+                    "path": f"{self.pointer}/currentDependencies",
+                    "value": offers.current_dependencies(manifest),
+                },
+            ],
+        )
+        # Tasks on this package's actions follow their current inputs; so do this package's
+        # tasks on others' actions (each target re-evaluates, if it runs).
+        self.actor_ref.tell(RefreshTasks(action_id=None))
+        for target in offers.task_targets(entry, self.id):
+            tasks.tell(self.directory, service_name(target), RefreshTasks(action_id=None))
+
+    def _action_decl(self, action_id: str) -> items.ActionDecl:
+        decl = self._actions.get(action_id)
+        if decl is None:
+            raise ServiceError(f"{self.id} has no action {action_id!r}", kind=ErrorKind.NOT_FOUND)
+        return decl
+
+    @handles(GetActionInput)
+    def action_input(self, message: GetActionInput) -> None:
+        """The action's form: spec, prefilled values, metadata (answered when the package replies)."""
+        decl = self._action_decl(message.action_id)
+        self.answer_later(tasks.action_form, self.runtime, decl)
+
+    @handles(RunActionRequest)
+    def run_action(self, message: RunActionRequest) -> None:
+        """Check status and input against the declaration, then run the action in the runtime."""
+        from startos.protocol.inputspec import decode_spec, validate_input
+
+        decl = self._action_decl(message.action_id)
+        refusal = offers.status_refusal(decl.id, offers.action_entry(decl), bool(self._running))
+        if refusal is not None:
+            raise ServiceError(refusal, kind=ErrorKind.ACTION)
+        value = None
+        if decl.input_spec is not None:
+            value = validate_input(decode_spec(decl.input_spec), message.input or {})
+        elif message.input:
+            raise ServiceError(f"the action {decl.name!r} takes no input", kind=ErrorKind.INVALID_REQUEST)
+        assert self.runtime is not None and self.journal is not None
+        self.journal.append("startos", f"running action {decl.id}")
+        self.answer_later(tasks.run_action, self.actor_ref, self.directory, self.runtime, self.journal, decl.id, value)
+
+    @handles(RefreshTasks)
+    def refresh_tasks(self, message: RefreshTasks) -> None:
+        """Have every package holding tasks on this package's actions re-evaluate them (a job)."""
+        self.spawn(tasks.tell_task_holders, self.directory, self.runtime, self.id, message.action_id)
+
+    @handles(TaskRequested)
+    def task_requested(self, message: TaskRequested) -> None:
+        """The package created (or replaced) a task: record it, notify, stop for a critical one."""
+        task = message.task
+        entry = self.mine.value
+        was_active = ((entry.get("tasks") or {}).get(task.replay_id) or {}).get("active")
+        value = offers.task_entry(task, self.id, message.active)
+        self.mine.patch([{"op": "add", "path": f"{self.pointer}/tasks/{task.replay_id}", "value": value}])
+        if message.active and not was_active and task.severity in ("critical", "important"):
+            self.directory.tell("notifications", tasks.task_notice(self.id, task))
+        if task.severity == "critical" and message.active:
+            self.actor_ref.tell(Reconcile())
+
+    @handles(TaskWithdrawn)
+    def task_withdrawn(self, message: TaskWithdrawn) -> None:
+        """The package cleared its task (a missing one is no error)."""
+        entry = self.mine.value
+        if message.replay_id in (entry.get("tasks") or {}):
+            self.mine.patch([{"op": "remove", "path": f"{self.pointer}/tasks/{message.replay_id}"}])
+            self.actor_ref.tell(Reconcile())
+
+    @handles(TaskTargetChanged)
+    def task_target_changed(self, message: TaskTargetChanged) -> None:
+        """An action this package's tasks point at ran, or its target started: update the tasks."""
+        entry = self.mine.value
+        ops = offers.retarget_tasks(
+            self.pointer, entry.get("tasks") or {}, message.package_id, message.ran, message.inputs
+        )
+        if ops:
+            self.mine.patch(ops)
+            self.actor_ref.tell(Reconcile())
+
+    @handles(DismissTask)
+    def dismiss_task(self, message: DismissTask) -> int:
+        """Dismiss a task (the user's ``clear-task``; a critical one only with ``force``); replies
+        with the revision that removed it."""
+        refusal = offers.dismiss_refusal(self.id, self.mine.value.get("tasks") or {}, message.replay_id, message.force)
+        if refusal is not None:
+            raise ServiceError(refusal[1], kind=refusal[0])
+        from jsonpointer import escape
+
+        revision = self.mine.patch([{"op": "remove", "path": f"{self.pointer}/tasks/{escape(message.replay_id)}"}])
+        self.actor_ref.tell(Reconcile())
+        return revision
+
+    # -- interfaces and dependencies -----------------------------------------------------------
+
+    def _target_host(self) -> str:
+        return (getattr(self.sandbox, "address", lambda: None)() or "127.0.0.1") if self.sandbox else "127.0.0.1"
+
+    @handles(RefreshHosts)
+    def refresh_hosts(self, _message: RefreshHosts) -> None:
+        """The hostname changed: the ``.local`` addresses and URLs change with it (ports stay)."""
+        entry = self.mine.value
+        self.interfaces.exposed = []
+        hosts = self.interfaces.expose(entry.get("hosts") or {}, self._target_host())
+        self.mine.patch([{"op": "add", "path": f"{self.pointer}/hosts", "value": hosts}])
+
+    @handles(SetAddressEnabled)
+    def set_address_enabled(self, message: SetAddressEnabled) -> int:
+        """Turn one address of a binding on or off; replies with the revision that recorded it."""
+        entry = self.mine.value
+        ops = self.interfaces.set_address_enabled(self.pointer, entry.get("hosts") or {}, message)
+        return self.mine.patch(ops)
+
+    @handles(DependencyChanged)
+    def dependency_changed(self, _message: DependencyChanged) -> None:
+        """A package this one depends on changed: re-evaluate, maybe start (it may have waited)."""
+        self.actor_ref.tell(Reconcile())
+
+    def _dependency_blocker(self, data: dict[str, Any]) -> str | None:
+        """Evaluate every dependency (``data``: all of packageData), publish their states, and say
+        why starting must wait (or None)."""
+        mine = data.get(self.id) or {}
+        states, blocker = offers.dependency_states(mine.get("currentDependencies") or {}, data)
+        if states != self._dependency_states or "dependencies" not in (mine.get("statusInfo") or {}):
+            self._dependency_states = states
+            value = {dep: {"satisfied": why is None, "message": why} for dep, why in states.items()}
+            self.mine.patch([{"op": "add", "path": f"{self.pointer}/statusInfo/dependencies", "value": value}])
+        return blocker
 
     # -- logs and stats ------------------------------------------------------------------------
 
@@ -537,9 +659,7 @@ class ServiceActor(OffersMixin, Actor):
     def attach(self, message: Attach) -> Any:
         """A shell or command in the sandbox, for ``package attach``."""
         assert self.sandbox is not None
-        if self.journal is not None:
-            shown = " ".join(message.command) if message.command else "a shell"
-            self.journal.append("startos", f"attach: {shown}")
+        self._log(f"attach: {' '.join(message.command) if message.command else 'a shell'}")
         return start_attached(self.sandbox, message.command, tty=message.tty, user=message.user)
 
     @handles(GetStats)
@@ -554,37 +674,14 @@ class ServiceActor(OffersMixin, Actor):
             memory_limit_bytes=raw.get("memory_limit_bytes"),
         )
 
-    # -- helpers -------------------------------------------------------------------------------
-
-    def _daemons_supervisor(self) -> str:
-        return daemons_name(self.id)
+    # -- processes -----------------------------------------------------------------------------
 
     def _load_launches(self) -> tuple[dict[str, DaemonLaunch], tuple[wire.HealthCheckDecl, ...]]:
-        """Ask the package what to run (its main function) and turn it into launches and checks."""
+        """Ask the package what to run (its main function): launches and checks."""
         assert self.runtime is not None
-        description = self.runtime.describe(main=True, timeout=60)
-        check_description(description, self.manifest_volumes or description.volumes, self.id)
-        launches: dict[str, DaemonLaunch] = {}
-        requires: dict[str, list[str]] = {}
-        for daemon in description.daemons:
-            launches[daemon.id] = DaemonLaunch(
-                daemon.id,
-                list(daemon.argv),
-                env=dict(daemon.env),
-                cwd=daemon.cwd,
-                user=daemon.user,
-                term_timeout=daemon.stop_timeout,
-                stop_signal=daemon.stop_signal,
-            )
-            requires[daemon.id] = list(daemon.requires)
-        self._oneshots = {o.id: o for o in description.oneshots}
-        for oneshot in description.oneshots:
-            requires[oneshot.id] = list(oneshot.requires)
-        self._launches, self._requires = launches, requires
-        return launches, description.checks
-
-    def _patch(self, ops: list[dict[str, Any]]) -> None:
-        self.directory.ask("store", DbApply(patch=ops))
+        plan = processes.describe_main(self.runtime, self.manifest_volumes, self.id)
+        self._launches, self._requires, self._oneshots = plan.launches, plan.requires, plan.oneshots
+        return plan.launches, plan.checks
 
     def _pidfile(self) -> Path:
         return self.dir / "run" / "pids.json"
@@ -594,66 +691,11 @@ class ServiceActor(OffersMixin, Actor):
         if self._pids_pending:
             return
         self._pids_pending = True
+        self.spawn_later(1.0, processes.tell_quietly, self.actor_ref, PidsDue())
 
-        def later() -> None:
-            self._pids_pending = False
-            if self.sandbox is not None:
-                # It reads /proc for every process on the machine: off the hub.
-                gevent.get_hub().threadpool.apply(self._write_pids)
-
-        gevent.spawn_later(1.0, later)
-
-    def _write_pids(self) -> None:
-        """Remember every process of the service, so a startd killed with -9 can sweep them."""
-        pids = []
-        members: set[int] = getattr(self.sandbox, "members", set)()
-        for pid in members:
-            try:
-                pids.append([pid, psutil.Process(pid).create_time()])
-            except psutil.Error:
-                continue
-        path = self._pidfile()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(pids))
-
-    def _sweep_orphans(self) -> None:
-        """Kill processes of this service left by a previous startd that died without stopping them."""
-        path = self._pidfile()
-        try:
-            recorded = json.loads(path.read_text())
-        except (OSError, ValueError):
-            recorded = []
-        killed = 0
-        for pid, created in recorded:
-            try:
-                proc = psutil.Process(pid)
-                if abs(proc.create_time() - created) > 0.01:
-                    continue  # the pid now belongs to someone else
-                os.killpg(os.getpgid(pid), signal.SIGKILL)
-                killed += 1
-            except (psutil.Error, ProcessLookupError, PermissionError):
-                continue
-        if killed and self.journal is not None:
-            self.journal.append("startos", f"killed {killed} processes left over from a previous run")
-        path.unlink(missing_ok=True)
-
-
-def http_status(url: str, timeout: float = 2.0) -> int | None:
-    """The HTTP status ``url`` answers with, or ``None`` when it does not answer."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
-    except (OSError, ValueError):
-        return None
-
-
-def tcp_probe(host: str, port: int, timeout: float = 2.0) -> bool:
-    import socket
-
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+    @handles(PidsDue)
+    def pids_due(self, _message: PidsDue) -> None:
+        """Remember every process of the service now, off the hub (it reads /proc)."""
+        self._pids_pending = False
+        if self.sandbox is not None:
+            self.spawn(gevent.get_hub().threadpool.apply, processes.write_pids, (self.sandbox, self._pidfile()))

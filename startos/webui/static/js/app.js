@@ -1,43 +1,19 @@
 // The dashboard's entry point: decides between the setup wizard, the login page and the
-// logged-in shell, and keeps a hash route (#/services, #/system, ...) for the shell's pages.
+// logged-in shell; the hash route (#/services, #/system, ...; router.js) picks the shell's page.
 import { html, render, useCallback, useEffect, useState } from "./html.js";
 import { initialLanguage, setLanguage, t, useLanguage } from "./i18n.js";
 import { LoginPage } from "./pages/login.js";
 import { SetupWizard } from "./pages/setup.js";
 import { Shell } from "./pages/shell.js";
+import { currentRoute, navigate, useRoute } from "./router.js";
 import { call, onUnauthorized } from "./rpc.js";
 import { Button, Icon, Spinner, errorText } from "./ui.js";
-
-function currentRoute() {
-  return location.hash.replace(/^#\/?/, "").split("/")[0];
-}
-
-/** The whole route, sub-pages included ("services/hello-world"). */
-function currentPath() {
-  return location.hash.replace(/^#\/?/, "");
-}
-
-function useRoute() {
-  const [route, setRoute] = useState(currentRoute());
-  useEffect(() => {
-    const update = () => setRoute(currentRoute());
-    addEventListener("hashchange", update);
-    return () => removeEventListener("hashchange", update);
-  }, []);
-  return route;
-}
-
-function showRoute(route) {
-  // replaceState: moving between wizard, login and shell is not something to go "back" to.
-  history.replaceState(null, "", `#/${route}`);
-  dispatchEvent(new HashChangeEvent("hashchange"));
-}
 
 const AUTH_ROUTES = ["login", "setup"];
 
 function App() {
   useLanguage(); // re-render everything when the language changes
-  const route = useRoute();
+  const route = useRoute().page;
   const [phase, setPhase] = useState("boot"); // boot | unreachable | setup | login | app
   const [bootError, setBootError] = useState(null);
   const [returnTo, setReturnTo] = useState(null);
@@ -61,12 +37,13 @@ function App() {
   }, [boot]);
 
   useEffect(() => {
+    // replace: moving between wizard, login and shell is not something to go "back" to.
+    const here = currentRoute();
     if (phase === "setup" || phase === "login") {
-      const here = currentRoute();
-      if (!AUTH_ROUTES.includes(here) && here) setReturnTo(currentPath());
-      showRoute(phase);
-    } else if (phase === "app" && (AUTH_ROUTES.includes(currentRoute()) || !currentRoute())) {
-      showRoute(returnTo || "services");
+      if (!AUTH_ROUTES.includes(here.page) && here.page) setReturnTo(here.path);
+      navigate(phase, { replace: true });
+    } else if (phase === "app" && (AUTH_ROUTES.includes(here.page) || !here.page)) {
+      navigate(returnTo || "services", { replace: true });
       setReturnTo(null);
     }
   }, [phase]);

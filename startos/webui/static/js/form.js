@@ -181,27 +181,35 @@ function fieldId(prefix, path) {
   return `${prefix}-${path.join("-")}`.replace(/[^\w-]/g, "_");
 }
 
+/** What describes a field's control, for aria-describedby: the ids of its hint, warning and error. */
+function describedBy(id, spec, error) {
+  const ids = [spec.description ? `${id}-hint` : null, spec.warning ? `${id}-warning` : null, error ? `${id}-error` : null];
+  return ids.filter(Boolean).join(" ") || null;
+}
+
 function Label({ id, spec, required }) {
   return html`<label for=${id}>${spec.name}${required ? html`<span class="required" aria-hidden="true"> *</span>` : null}</label>`;
 }
 
-function FieldShell({ id, spec, path, error, required, children, legend = false }) {
+function FieldShell({ id, spec, path, error, required, children, legend = false, describe = false }) {
   const hint = spec.description;
   const head = legend
     ? html`<legend>${spec.name}${required ? html`<span class="required" aria-hidden="true"> *</span>` : null}</legend>`
     : html`<${Label} id=${id} spec=${spec} required=${required} />`;
   const Tag = legend ? "fieldset" : "div";
+  // ``describe``: a group with no one control (a list, an object, checkboxes) is described as a whole.
   return html`<${Tag} class=${`field${legend ? " fieldset" : ""}${error ? " field-invalid" : ""}`}
+      aria-describedby=${describe ? describedBy(id, spec, error) : null}
       data-testid="form-field" data-path=${pathKey(path)} data-kind=${spec.type}>
     ${head}
-    ${hint ? html`<p class="field-hint">${hint}</p>` : null}
-    ${spec.warning ? html`<p class="field-warning"><${Icon} name="warning" size=${14} /> ${spec.warning}</p>` : null}
+    ${hint ? html`<p class="field-hint" id=${`${id}-hint`}>${hint}</p>` : null}
+    ${spec.warning ? html`<p class="field-warning" id=${`${id}-warning`}><${Icon} name="warning" size=${14} /> ${spec.warning}</p>` : null}
     ${children}
     ${error ? html`<p class="field-error" id=${`${id}-error`} data-testid="field-error">${error}</p>` : null}
   </${Tag}>`;
 }
 
-function NumberInput({ id, spec, value, onChange, invalid }) {
+function NumberInput({ id, spec, value, onChange, invalid, described }) {
   // The text typed so far ("1." or "-"): a number state alone would rewrite it under the cursor.
   const [draft, setDraft] = useState(value == null ? "" : String(value));
   useEffect(() => {
@@ -210,7 +218,7 @@ function NumberInput({ id, spec, value, onChange, invalid }) {
   }, [value]);
   const input = html`<input id=${id} class="input" type="number" inputmode=${spec.integer ? "numeric" : "decimal"}
     value=${draft} min=${spec.min ?? null} max=${spec.max ?? null} step=${spec.step ?? (spec.integer ? 1 : "any")}
-    placeholder=${spec.placeholder || null} aria-invalid=${invalid ? "true" : null}
+    placeholder=${spec.placeholder || null} aria-invalid=${invalid ? "true" : null} aria-describedby=${described}
     onInput=${(e) => {
       const text = e.currentTarget.value;
       setDraft(text);
@@ -229,36 +237,38 @@ function ValueField({ spec, value, onChange, path, errors, prefix }) {
   const id = fieldId(prefix, path);
   const error = errors[pathKey(path)];
   const invalid = Boolean(error);
+  const described = describedBy(id, spec, error);
   const shell = (children, extra = {}) => html`<${FieldShell} id=${id} spec=${spec} path=${path} error=${error}
-    required=${extra.required ?? spec.required} legend=${extra.legend}>${children}</${FieldShell}>`;
+    required=${extra.required ?? spec.required} legend=${extra.legend} describe=${extra.describe}>${children}</${FieldShell}>`;
   switch (spec.type) {
     case "text":
       return shell(spec.masked
         ? html`<${PasswordInput} id=${id} value=${value ?? ""} onInput=${onChange} autocomplete="new-password" invalid=${invalid}
-            placeholder=${spec.placeholder || null} />`
+            placeholder=${spec.placeholder || null} aria-describedby=${described} />`
         : html`<input id=${id} class="input" type=${textType(spec)} inputmode=${spec.inputmode || null} value=${value ?? ""}
-            placeholder=${spec.placeholder || null} aria-invalid=${invalid ? "true" : null} spellcheck="false"
-            onInput=${(e) => onChange(e.currentTarget.value)} />`);
+            placeholder=${spec.placeholder || null} aria-invalid=${invalid ? "true" : null} aria-describedby=${described}
+            spellcheck="false" onInput=${(e) => onChange(e.currentTarget.value)} />`);
     case "textarea":
       return shell(html`<textarea id=${id} class=${`input textarea${spec.masked ? " masked" : ""}`} rows="4" value=${value ?? ""}
-        placeholder=${spec.placeholder || null} aria-invalid=${invalid ? "true" : null} spellcheck="false"
-        onInput=${(e) => onChange(e.currentTarget.value)}></textarea>`);
+        placeholder=${spec.placeholder || null} aria-invalid=${invalid ? "true" : null} aria-describedby=${described}
+        spellcheck="false" onInput=${(e) => onChange(e.currentTarget.value)}></textarea>`);
     case "number":
-      return shell(html`<${NumberInput} id=${id} spec=${spec} value=${value} onChange=${onChange} invalid=${invalid} />`);
+      return shell(html`<${NumberInput} id=${id} spec=${spec} value=${value} onChange=${onChange} invalid=${invalid} described=${described} />`);
     case "toggle":
       return html`<div class=${`field field-toggle${invalid ? " field-invalid" : ""}`} data-testid="form-field" data-path=${pathKey(path)} data-kind="toggle">
         <label class="switch" for=${id}>
-          <input id=${id} type="checkbox" role="switch" checked=${Boolean(value)} onChange=${(e) => onChange(e.currentTarget.checked)} />
+          <input id=${id} type="checkbox" role="switch" checked=${Boolean(value)} aria-invalid=${invalid ? "true" : null}
+            aria-describedby=${described} onChange=${(e) => onChange(e.currentTarget.checked)} />
           <span class="switch-track" aria-hidden="true"></span>
           <span>${spec.name}</span>
         </label>
-        ${spec.description ? html`<p class="field-hint">${spec.description}</p>` : null}
-        ${spec.warning ? html`<p class="field-warning"><${Icon} name="warning" size=${14} /> ${spec.warning}</p>` : null}
-        ${error ? html`<p class="field-error" data-testid="field-error">${error}</p>` : null}
+        ${spec.description ? html`<p class="field-hint" id=${`${id}-hint`}>${spec.description}</p>` : null}
+        ${spec.warning ? html`<p class="field-warning" id=${`${id}-warning`}><${Icon} name="warning" size=${14} /> ${spec.warning}</p>` : null}
+        ${error ? html`<p class="field-error" id=${`${id}-error`} data-testid="field-error">${error}</p>` : null}
       </div>`;
     case "select":
       return shell(html`<select id=${id} class="select" value=${value ?? ""} aria-invalid=${invalid ? "true" : null}
-          onChange=${(e) => onChange(e.currentTarget.value === "" ? null : e.currentTarget.value)}>
+          aria-describedby=${described} onChange=${(e) => onChange(e.currentTarget.value === "" ? null : e.currentTarget.value)}>
         ${value == null || !spec.required ? html`<option value="">${t("form.choose")}</option>` : null}
         ${Object.entries(spec.values).map(([key, label]) => html`<option value=${key}>${label}</option>`)}
       </select>`);
@@ -269,26 +279,27 @@ function ValueField({ spec, value, onChange, path, errors, prefix }) {
         ${Object.entries(spec.values).map(([key, label]) => html`<label class="check">
           <input type="checkbox" value=${key} checked=${chosen.has(key)} onChange=${(e) => toggle(key, e.currentTarget.checked)} />
           <span>${label}</span></label>`)}
-      </div>`, { legend: true, required: spec.minLength > 0 });
+      </div>`, { legend: true, required: spec.minLength > 0, describe: true });
     }
     case "color":
       return shell(html`<div class="input-row color-row">
-        <input id=${id} class="color-input" type="color" value=${value || "#000000"} onInput=${(e) => onChange(e.currentTarget.value.toLowerCase())} />
+        <input id=${id} class="color-input" type="color" value=${value || "#000000"} aria-describedby=${described}
+          onInput=${(e) => onChange(e.currentTarget.value.toLowerCase())} />
         <code class="muted">${value || t("form.notSet")}</code>
         ${value && !spec.required ? html`<${Button} variant="ghost" size="sm" onClick=${() => onChange(null)}>${t("form.clear")}</${Button}>` : null}
       </div>`);
     case "datetime":
       return shell(html`<input id=${id} class="input" type=${spec.inputmode || "datetime-local"} value=${value ?? ""}
-        min=${spec.min || null} max=${spec.max || null} aria-invalid=${invalid ? "true" : null}
+        min=${spec.min || null} max=${spec.max || null} aria-invalid=${invalid ? "true" : null} aria-describedby=${described}
         onInput=${(e) => onChange(e.currentTarget.value)} />`);
     case "object":
       return shell(html`<${SpecFields} spec=${spec.spec} value=${value || {}} onChange=${onChange} path=${path} errors=${errors}
-        prefix=${prefix} />`, { legend: true, required: false });
+        prefix=${prefix} />`, { legend: true, required: false, describe: true });
     case "union": {
       const selection = value && value.selection;
       const variant = selection && spec.variants[selection];
       return shell(html`<select id=${id} class="select" value=${selection ?? ""} aria-invalid=${invalid ? "true" : null}
-          onChange=${(e) => {
+          aria-label=${spec.name} aria-describedby=${described} onChange=${(e) => {
             const key = e.currentTarget.value;
             onChange(key ? { selection: key, value: defaultsOf(spec.variants[key].spec) } : null);
           }}>
@@ -301,7 +312,7 @@ function ValueField({ spec, value, onChange, path, errors, prefix }) {
     }
     case "list":
       return shell(html`<${ListItems} spec=${spec} value=${value || []} onChange=${onChange} path=${path} errors=${errors}
-        prefix=${prefix} />`, { legend: true, required: spec.minLength > 0 });
+        prefix=${prefix} />`, { legend: true, required: spec.minLength > 0, describe: true });
     default:
       return shell(html`<p class="muted small">${t("form.unsupported", { type: spec.type })}</p>`);
   }
@@ -326,13 +337,15 @@ function ListItems({ spec, value, onChange, path, errors, prefix }) {
         </div>`;
       }
       const error = errors[pathKey(here)];
+      const errorId = `${fieldId(prefix, here)}-error`;
       return html`<div class="list-item" key=${index} data-testid="list-item">
         <div class="input-row">
           <input class="input" type=${item.masked ? "password" : textType(item)} value=${entry ?? ""} aria-label=${`${item.name || spec.name} ${index + 1}`}
-            placeholder=${item.placeholder || null} aria-invalid=${error ? "true" : null} onInput=${(e) => set(index, e.currentTarget.value)} />
+            placeholder=${item.placeholder || null} aria-invalid=${error ? "true" : null} aria-describedby=${error ? errorId : null}
+            onInput=${(e) => set(index, e.currentTarget.value)} />
           ${removeButton}
         </div>
-        ${error ? html`<p class="field-error" data-testid="field-error">${error}</p>` : null}
+        ${error ? html`<p class="field-error" id=${errorId} data-testid="field-error">${error}</p>` : null}
       </div>`;
     })}
     <div><${Button} variant="secondary" size="sm" icon="plus" disabled=${full} onClick=${add} data-testid="list-add">${t("form.add")}</${Button}></div>

@@ -4,4 +4,4 @@ import htm from "htm";
 
 export const html = htm.bind(h);
 export { Fragment, h, render };
-export { useCallback, useEffect, useMemo, useRef, useState } from "preact/hooks";
+export { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";

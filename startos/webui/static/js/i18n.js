@@ -71,6 +71,20 @@ export function t(key, params) {
   return text.replace(/\{(\w+)\}/g, (match, name) => (name in params ? String(params[name]) : match));
 }
 
+/**
+ * A message the server wrote (a health message, why a service waits or failed, a daemon's last
+ * exit): today plain text, later maybe {code, params, text}. A code this catalog translates
+ * ("message.<code>") is shown in the user's language; anything else falls back to the server's text.
+ */
+export function messageText(value) {
+  if (value == null) return "";
+  if (typeof value !== "object") return String(value);
+  const key = typeof value.code === "string" ? `message.${value.code}` : null;
+  const known = key && [catalogs[current], catalogs.en].some((catalog) => catalog && Object.hasOwn(catalog, key));
+  if (known) return t(key, value.params || {});
+  return String(value.text ?? value.message ?? value.code ?? "");
+}
+
 /** Re-render the calling component whenever the language changes; returns the language. */
 export function useLanguage() {
   const [lang, setLang] = useState(current);

@@ -1,5 +1,5 @@
 // Small shared pieces of the interface: icons, buttons, fields, alerts, empty states.
-import { html, useState } from "./html.js";
+import { html, useLayoutEffect, useRef, useState } from "./html.js";
 import { LANGUAGES, t } from "./i18n.js";
 import { Code } from "./rpc.js";
 
@@ -66,8 +66,18 @@ export function Alert({ kind = "info", title, children, testid }) {
   </div>`;
 }
 
+/** A labelled control with its hint or error; the control (children, with ``id``) is described by them. */
 export function Field({ id, label, hint, error, children }) {
-  return html`<div class=${`field${error ? " field-invalid" : ""}`}>
+  const ref = useRef(null);
+  const described = error ? `${id}-error` : hint ? `${id}-hint` : null;
+  useLayoutEffect(() => {
+    // The control is the caller's markup: link it here rather than at every call site.
+    const control = ref.current && ref.current.querySelector(`#${CSS.escape(id)}`);
+    if (!control) return;
+    if (described) control.setAttribute("aria-describedby", described);
+    else control.removeAttribute("aria-describedby");
+  });
+  return html`<div class=${`field${error ? " field-invalid" : ""}`} ref=${ref}>
     <label for=${id}>${label}</label>
     ${children}
     ${error ? html`<p class="field-error" id=${`${id}-error`}>${error}</p>` : hint ? html`<p class="field-hint" id=${`${id}-hint`}>${hint}</p>` : null}

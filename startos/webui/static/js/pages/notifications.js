@@ -1,7 +1,8 @@
 // Notifications: listed with notification.list (they are not in the public tree); the list is
 // fetched again whenever the live unread count changes, so new ones appear by themselves.
 import { html, useCallback, useEffect, useRef, useState } from "../html.js";
-import { formatDate, formatRelative, t } from "../i18n.js";
+import { formatDate, formatRelative, messageText, t } from "../i18n.js";
+import { hrefTo } from "../router.js";
 import { call } from "../rpc.js";
 import { Alert, Button, EmptyState, Icon, Spinner, errorText } from "../ui.js";
 
@@ -11,7 +12,7 @@ const PAGE = 40;
 function linkOf(item) {
   const link = item.data && typeof item.data === "object" ? item.data.link : null;
   if (typeof link === "string" && /^#\/[\w\-/?=&.]*$/.test(link)) return link;
-  return item.packageId ? `#/services/${encodeURIComponent(item.packageId)}` : null;
+  return item.packageId ? hrefTo("services", item.packageId) : null;
 }
 
 function Item({ item, busy, onSeen, onUnseen, onRemove }) {
@@ -20,10 +21,10 @@ function Item({ item, busy, onSeen, onUnseen, onRemove }) {
     <span class="notification-icon"><${Icon} name=${item.level} /></span>
     <div class="notification-main">
       <div class="notification-head">
-        <strong class="notification-title">${item.title}</strong>
+        <strong class="notification-title">${messageText(item.title)}</strong>
         ${item.seen ? null : html`<span class="unseen-dot" title=${t("notifications.unread")}></span>`}
       </div>
-      ${item.message ? html`<p class="notification-message">${item.message}</p>` : null}
+      ${item.message ? html`<p class="notification-message">${messageText(item.message)}</p>` : null}
       <span class="muted small">
         ${item.packageId ? html`<span class="pill pill-muted">${item.packageId}</span> ` : null}
         <time datetime=${item.createdAt} title=${formatDate(item.createdAt)}>${formatRelative(item.createdAt)}</time>

@@ -6,7 +6,7 @@ import { html, useEffect, useState } from "../html.js";
 import { t } from "../i18n.js";
 import { call } from "../rpc.js";
 import { Alert, Button, Card, Icon, Spinner, errorText } from "../ui.js";
-import { ConfirmDialog, statusOf, titleOf, useModal } from "./service-common.js";
+import { ConfirmDialog, isRunning, isStopped, statusOf, titleOf, useModal } from "./service-common.js";
 
 // -- shared pieces: a modal, copying, QR codes ---------------------------------------------------
 
@@ -214,9 +214,11 @@ export function ActionFlow({ state, request, onClose }) {
 export function unavailableReason(action, pkg) {
   const visibility = action.visibility;
   if (visibility && typeof visibility === "object" && "disabled" in visibility) return visibility.disabled || t("actions.disabled");
-  const kind = statusOf(pkg).kind;
-  if (action.allowedStatuses === "only-running" && kind !== "running") return t("actions.onlyRunning");
-  if (action.allowedStatuses === "only-stopped" && kind !== "stopped") return t("actions.onlyStopped");
+  // An unknown status (no summary from the server) blocks nothing: the server decides.
+  const status = statusOf(pkg);
+  if (status.kind === "unknown") return null;
+  if (action.allowedStatuses === "only-running" && !isRunning(status)) return t("actions.onlyRunning");
+  if (action.allowedStatuses === "only-stopped" && !isStopped(status)) return t("actions.onlyStopped");
   return null;
 }
 

@@ -1,29 +1,13 @@
 // What the Services list, a service's page and the Sideload page share: the status a service
-// shows (REFERENCE.md §6), its pill, install phases, a confirmation dialog, formatting helpers
-// and the sub-path of the hash route (#/services/<id>, #/sideload/<id>).
+// shows (the server's statusInfo.summary), its pill, install phases, a confirmation dialog and
+// formatting helpers.
 import { html, useEffect, useRef, useState } from "../html.js";
 import { currentLanguage, t } from "../i18n.js";
+import { hrefTo } from "../router.js";
 import { Button, Icon, Spinner } from "../ui.js";
 
-// -- the hash route below the page (app.js routes on the first segment only) --------------------
-
-function pathSegments() {
-  return location.hash.replace(/^#\/?/, "").split("/").slice(1).map((part) => decodeURIComponent(part)).filter(Boolean);
-}
-
-/** The segments after the page's own, e.g. ["hello-world"] for #/services/hello-world. */
-export function useSubPath() {
-  const [segments, setSegments] = useState(pathSegments());
-  useEffect(() => {
-    const update = () => setSegments(pathSegments());
-    addEventListener("hashchange", update);
-    return () => removeEventListener("hashchange", update);
-  }, []);
-  return segments;
-}
-
 export function servicePath(id) {
-  return `#/services/${encodeURIComponent(id)}`;
+  return hrefTo("services", id);
 }
 
 // -- what a package entry says -------------------------------------------------------------------
@@ -43,9 +27,6 @@ export function localized(value) {
   return value[currentLanguage()] || value.en || value.en_US || Object.values(value)[0] || "";
 }
 
-const TRANSITIONAL = ["installing", "updating", "restoring", "removing"];
-const ACTIVE_DAEMON = ["running", "starting", "stopping", "backing-off"];
-
 /** Share of the install done (0..1) from its phases, counting partial {done, total} phases. */
 export function installFraction(installingInfo) {
   const progress = installingInfo && installingInfo.progress;
@@ -64,71 +45,66 @@ function phaseFraction(value) {
   return 0;
 }
 
+// Every value of statusInfo.summary (startos/protocol/status.py): its tone, whether it is on its
+// way somewhere (the dot pulses), its words (literal t() calls, so the catalog check sees every key).
+const STATUSES = {
+  installing: { busy: true, tone: "accent", label: () => t("status.installing") },
+  updating: { busy: true, tone: "accent", label: () => t("status.updating") },
+  restoring: { busy: true, tone: "accent", label: () => t("status.restoring") },
+  removing: { busy: true, tone: "accent", label: () => t("status.removing") },
+  "backing-up": { busy: true, tone: "accent", label: () => t("status.backingUp") },
+  stopped: { tone: "neutral", label: () => t("status.stopped") },
+  starting: { busy: true, tone: "warning", label: () => t("status.starting") },
+  running: { tone: "success", label: () => t("status.running") },
+  stopping: { busy: true, tone: "warning", label: () => t("status.stopping") },
+  restarting: { busy: true, tone: "warning", label: () => t("status.restarting") },
+  degraded: { tone: "warning", label: () => t("status.degraded") },
+  waiting: { tone: "warning", label: () => t("status.waiting") },
+  "task-required": { tone: "warning", label: () => t("status.taskRequired") },
+  "crash-looping": { tone: "danger", label: () => t("status.crashLooping") },
+  error: { tone: "danger", label: () => t("status.error") },
+  unknown: { tone: "neutral", label: () => t("status.unknown") },
+};
+
+/** The install jobs: a progress bar instead of the service's controls. */
+const TRANSITIONAL = ["installing", "updating", "restoring", "removing"];
+
 /**
- * The one status a service shows: error when one is set (crash-looping when a daemon is),
- * starting while desired running but not started (or a check is still starting), stopping while
- * desired stopped but still started, else the desired state. Install jobs come first.
+ * The one status a service shows, as the server wrote it (statusInfo.summary); "unknown" when it
+ * wrote none (an older server) or one this dashboard has no words for. Nothing is recomputed here.
+ * While installing, updating or restoring, ``fraction`` is the share done (stateInfo.installingInfo).
  */
 export function statusOf(pkg) {
-  const stateInfo = (pkg && pkg.stateInfo) || {};
-  const state = stateInfo.state || "installed";
-  if (TRANSITIONAL.includes(state)) {
-    return { kind: state, transitional: true, fraction: state === "removing" ? null : installFraction(stateInfo.installingInfo) };
-  }
-  const status = (pkg && pkg.statusInfo) || {};
-  const daemons = Object.values(status.daemons || {});
-  const checks = Object.values(status.health || {});
-  if (daemons.some((d) => d.state === "crash-looping")) return { kind: "crash-looping" };
-  if (status.error) return { kind: "error" };
-  if (status.desired === "restarting") return { kind: "restarting" };
-  if (status.desired === "running") {
-    const settling = checks.some((c) => c.result === "starting" || c.result === "waiting")
-      || daemons.some((d) => d.state === "starting" || d.state === "backing-off");
-    return { kind: !status.started || settling ? "starting" : "running" };
-  }
-  if (status.started || daemons.some((d) => ACTIVE_DAEMON.includes(d.state))) return { kind: "stopping" };
-  return { kind: "stopped" };
+  const summary = pkg && pkg.statusInfo && pkg.statusInfo.summary;
+  const kind = Object.hasOwn(STATUSES, summary) ? summary : "unknown";
+  if (!TRANSITIONAL.includes(kind)) return { kind, transitional: false, fraction: null };
+  const fraction = kind === "removing" ? null : installFraction(pkg.stateInfo && pkg.stateInfo.installingInfo);
+  return { kind, transitional: true, fraction };
 }
 
-/** Whether the service is meant to run (what Stop and Restart act on). */
+/** Whether the service is meant to run (what Stop and Restart act on): statusInfo.desired only. */
 export function wantsToRun(pkg) {
   const desired = pkg && pkg.statusInfo && pkg.statusInfo.desired;
   return desired === "running" || desired === "restarting";
 }
 
-const TONES = {
-  running: "success",
-  starting: "warning",
-  stopping: "warning",
-  restarting: "warning",
-  stopped: "neutral",
-  "crash-looping": "danger",
-  error: "danger",
-  installing: "accent",
-  updating: "accent",
-  restoring: "accent",
-  removing: "accent",
-};
+/** Running, whether or not a dependency is down (what "only when running" actions need). */
+export function isRunning(status) {
+  return status.kind === "running" || status.kind === "degraded";
+}
+
+/** Not running and not on its way (what "only when stopped" actions need). */
+export function isStopped(status) {
+  return ["stopped", "task-required", "waiting"].includes(status.kind);
+}
 
 export function statusLabel(status) {
-  switch (status.kind) {
-    case "running": return t("status.running");
-    case "starting": return t("status.starting");
-    case "stopping": return t("status.stopping");
-    case "restarting": return t("status.restarting");
-    case "stopped": return t("status.stopped");
-    case "crash-looping": return t("status.crashLooping");
-    case "error": return t("status.error");
-    default: {
-      const word = t(`services.state.${status.kind}`);
-      return status.fraction == null ? word : `${word} ${formatPercent(status.fraction)}`;
-    }
-  }
+  const word = (STATUSES[status.kind] || STATUSES.unknown).label();
+  return status.fraction == null ? word : `${word} ${formatPercent(status.fraction)}`;
 }
 
 export function StatusPill({ status, size }) {
-  const tone = TONES[status.kind] || "neutral";
-  const busy = tone === "warning" || tone === "accent";
+  const { tone, busy } = STATUSES[status.kind] || STATUSES.unknown;
   return html`<span class=${`status status-${tone}${busy ? " status-busy" : ""}${size === "lg" ? " status-lg" : ""}`}
     data-testid="status" data-status=${status.kind}>
     <span class="status-dot" aria-hidden="true"></span>${statusLabel(status)}

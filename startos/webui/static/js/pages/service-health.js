@@ -1,7 +1,7 @@
 // A service's health checks (statusInfo.health), why it cannot start (statusInfo.blocked) and its
 // dependencies (currentDependencies with their live state in statusInfo.dependencies).
 import { html } from "../html.js";
-import { t } from "../i18n.js";
+import { messageText, t } from "../i18n.js";
 import { Alert, Card, Icon } from "../ui.js";
 import { ServiceIcon, servicePath, titleOf } from "./service-common.js";
 
@@ -38,21 +38,38 @@ export function HealthList({ health }) {
         <div class="check-main">
           <strong data-testid="health-name">${check.name || checkId}</strong>
           ${check.message ? html`<p class=${`small ${check.result === "failure" ? "check-failure" : "muted"}`}
-            data-testid="health-message">${check.message}</p>` : null}
+            data-testid="health-message">${messageText(check.message)}</p>` : null}
         </div>
       </li>`)}
     </ul>
   </${Card}>`;
 }
 
-/** Why a service that should run cannot start yet: a dependency, or a required task. */
-export function BlockedAlert({ pkg, state }) {
-  const blocked = pkg && pkg.statusInfo && pkg.statusInfo.blocked;
+/**
+ * Why a service that should run has not started, as the server writes it: ``statusInfo.blocked``
+ * is ``{reason}`` or null (ServiceActor._set_blocked), and the reason is, word for word, the
+ * message of the dependency it waits on (``statusInfo.dependencies[id].message``) or a required
+ * task's. Returns {reason, packageId (the dependency, or null)}, or null when nothing blocks it.
+ * The one place that reads this shape: change it here if the server's changes.
+ */
+export function blockedBy(pkg) {
+  const status = (pkg && pkg.statusInfo) || {};
+  const blocked = status.blocked;
   if (!blocked || !blocked.reason) return null;
+  const waitsOn = Object.entries(status.dependencies || {})
+    .find(([, dep]) => dep && dep.satisfied === false && dep.message != null && messageText(dep.message) === messageText(blocked.reason));
+  return { reason: blocked.reason, packageId: waitsOn ? waitsOn[0] : null };
+}
+
+/** Why a service that should run cannot start yet: a dependency (linked when installed), or a required task. */
+export function BlockedAlert({ pkg, state }) {
+  const blocked = blockedBy(pkg);
+  if (!blocked) return null;
   const other = blocked.packageId && state && state.packageData && state.packageData[blocked.packageId];
   return html`<${Alert} kind="warning" title=${t("blocked.title")} testid="blocked">
-    <span data-testid="blocked-reason">${blocked.reason}</span>
-    ${other ? html` <a class="link" href=${servicePath(blocked.packageId)}>${titleOf(blocked.packageId, other)}</a>` : null}
+    <span data-testid="blocked-reason">${messageText(blocked.reason)}</span>
+    ${other ? html` · <a class="link" href=${servicePath(blocked.packageId)} data-testid="blocked-link">
+      ${t("blocked.open", { service: titleOf(blocked.packageId, other) })}</a>` : null}
   </${Alert}>`;
 }
 
@@ -88,7 +105,7 @@ export function Dependencies({ pkg, state }) {
           <div class="dep-state" data-testid="dependency-state">
             ${!now ? html`<span class="muted small">—</span>`
               : now.satisfied ? html`<span class="dep-ok"><${Icon} name="success" size=${18} />${t("deps.satisfied")}</span>`
-              : html`<span class="dep-bad"><${Icon} name="warning" size=${18} />${now.message || t("deps.unsatisfied")}</span>`}
+              : html`<span class="dep-bad"><${Icon} name="warning" size=${18} />${messageText(now.message) || t("deps.unsatisfied")}</span>`}
           </div>
         </li>`;
       })}

@@ -70,7 +70,6 @@ export function AddressTable({ id, pkg, iface }) {
   const [qr, setQr] = useState(null);
   const addresses = (binding && binding.addresses) || {};
   const available = addresses.available || [];
-  const disabled = new Set(addresses.disabled || []);
 
   const toggle = async (address, enabled) => {
     setBusy(address.hostname);
@@ -100,7 +99,7 @@ export function AddressTable({ id, pkg, iface }) {
       </tr></thead>
       <tbody>
         ${available.map((address) => html`<${AddressRow} key=${`${address.kind}/${address.hostname}/${address.port}`} id=${id} iface=${iface}
-          address=${address} enabled=${!disabled.has(address.hostname)} busy=${busy === address.hostname} revealed=${revealed}
+          address=${address} enabled=${address.enabled !== false} busy=${busy === address.hostname} revealed=${revealed}
           onToggle=${toggle} onQr=${setQr} />`)}
       </tbody>
     </table></div>

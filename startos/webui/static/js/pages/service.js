@@ -2,30 +2,33 @@
 // progress, health checks and dependencies, actions, tasks, interfaces, resource use (package.stats, polled),
 // live logs, update and uninstall.
 import { html, useEffect, useState } from "../html.js";
-import { t } from "../i18n.js";
+import { messageText, t } from "../i18n.js";
 import { Code, call } from "../rpc.js";
 import { Alert, Button, Card, CopyButton, EmptyState, Icon, errorText } from "../ui.js";
+import { hrefTo, navigate } from "../router.js";
 import {
-  ActionButton, ConfirmDialog, Meter, ServiceIcon, Steps, formatBytes, formatNumber, formatPercent, installSteps, localized,
-  manifestOf, statusOf, titleOf, useNow, wantsToRun,
+  ActionButton, ConfirmDialog, Meter, ServiceIcon, StatusPill, Steps, formatBytes, formatNumber, formatPercent, installSteps,
+  localized, manifestOf, statusOf, titleOf, useNow, wantsToRun,
 } from "./service-common.js";
 import { LogViewer } from "./service-logs.js";
 import { ActionsCard } from "./service-actions.js";
 import { BlockedAlert, Dependencies, HealthList } from "./service-health.js";
 import { Interfaces } from "./service-interfaces.js";
-import { ShownStatusPill, TasksList } from "./tasks.js";
+import { TasksList } from "./tasks.js";
 
 const STATS_EVERY_MS = 3000;
 
 // -- actions -------------------------------------------------------------------------------------
 
+// Which buttons fit: the server's summary says where the service is, statusInfo.desired where it
+// is meant to be. "unknown" (a server that writes no summary) offers what desired allows.
 function actionsFor(status, pkg) {
   const wants = wantsToRun(pkg);
   const kind = status.kind;
   return {
-    start: kind === "stopped" || (kind === "error" && !wants),
-    stop: wants && ["running", "starting", "crash-looping", "error"].includes(kind),
-    restart: wants && ["running", "crash-looping", "error"].includes(kind),
+    start: kind === "stopped" || (!wants && ["error", "task-required", "unknown"].includes(kind)),
+    stop: wants && ["running", "degraded", "starting", "waiting", "task-required", "crash-looping", "error", "unknown"].includes(kind),
+    restart: wants && ["running", "degraded", "crash-looping", "error"].includes(kind),
     cancel: kind === "installing" || kind === "updating",
     manage: !status.transitional,
   };
@@ -41,7 +44,7 @@ function Header({ id, pkg, status, busy, onAction, onUninstall }) {
       <div class="service-head-title">
         <h2 data-testid="service-title">${titleOf(id, pkg)}</h2>
         <span class="version" data-testid="service-version">${manifest.version || ""}${status.kind === "updating" && newVersion ? ` → ${newVersion}` : ""}</span>
-        <${ShownStatusPill} pkg=${pkg} size="lg" />
+        <${StatusPill} status=${status} size="lg" />
       </div>
       ${localized(manifest.description && manifest.description.short)
         ? html`<p class="muted service-head-text">${localized(manifest.description.short)}</p>` : null}
@@ -55,7 +58,7 @@ function Header({ id, pkg, status, busy, onAction, onUninstall }) {
         onClick=${() => onAction("stop")} data-testid="action-stop">${t("service.stop")}</${ActionButton}>` : null}
       ${can.cancel ? html`<${Button} variant="secondary" icon="close" loading=${busy === "cancel-install"} disabled=${Boolean(busy)}
         onClick=${() => onAction("cancel-install")} data-testid="action-cancel">${t("service.cancelInstall")}</${Button}>` : null}
-      ${can.manage ? html`<a class="btn btn-ghost" href=${`#/sideload/${encodeURIComponent(id)}`} data-testid="action-update">
+      ${can.manage ? html`<a class="btn btn-ghost" href=${hrefTo("sideload", id)} data-testid="action-update">
         <${Icon} name="sideload" size=${18} /><span>${t("service.update")}</span></a>
         <${Button} variant="ghost" icon="trash" class="btn-danger-ghost" disabled=${Boolean(busy)} onClick=${onUninstall}
           data-testid="action-uninstall">${t("service.uninstall")}</${Button}>` : null}
@@ -101,7 +104,7 @@ function Daemons({ id, daemons }) {
       ${entries.map(([daemonId, d]) => {
         const counting = d.retryIn != null && (d.state === "backing-off" || d.state === "crash-looping");
         const left = counting ? Math.max(0, Math.ceil((dueAt(`${id}/${daemonId}/${d.state}/${d.failures}/${d.retryIn}`, d.retryIn) - now) / 1000)) : null;
-        const reason = d.reason === "shutdown" ? t("daemons.stoppedByRequest") : d.reason;
+        const reason = d.reason === "shutdown" ? t("daemons.stoppedByRequest") : messageText(d.reason);
         // One tbody per daemon: its row, and under it why it last exited.
         return html`<tbody key=${daemonId} data-testid="daemon" data-id=${daemonId}>
           <tr class=${reason ? "has-reason" : ""}>
@@ -212,7 +215,7 @@ export function ServicePage({ id, state }) {
   const [removing, setRemoving] = useState(false);
 
   useEffect(() => {
-    if (removing && !pkg) location.hash = "#/services";
+    if (removing && !pkg) navigate("services");
   }, [removing, pkg]);
 
   if (!pkg) {
@@ -257,7 +260,7 @@ export function ServicePage({ id, state }) {
     setError(null);
     try {
       await call("package.uninstall", { id, force: dependents.length > 0 });
-      location.hash = "#/services";
+      navigate("services");
     } catch (err) {
       setRemoving(false);
       setError(errorText(err));
@@ -272,7 +275,7 @@ export function ServicePage({ id, state }) {
     <${BlockedAlert} pkg=${pkg} state=${state} />
     <${TasksList} state=${state} packageId=${id} />
     ${statusInfo.error && !status.transitional ? html`<${Alert} kind="error" title=${status.kind === "crash-looping" ? t("status.crashLooping") : t("status.error")}
-      testid="status-error">${statusInfo.error.message}</${Alert}>` : null}
+      testid="status-error">${messageText(statusInfo.error.message)}</${Alert}>` : null}
     ${stateName === "installing" || stateName === "updating" ? html`<${Card} title=${stateName === "updating" ? t("service.updatingTitle") : t("service.installingTitle")} icon="package" testid="install-progress">
       <${Steps} steps=${installSteps(pkg.stateInfo.installingInfo)} />
     </${Card}>` : null}

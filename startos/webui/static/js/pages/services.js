@@ -2,11 +2,12 @@
 import { html, useEffect } from "../html.js";
 import { t } from "../i18n.js";
 import { EmptyState, Icon } from "../ui.js";
+import { useRoute } from "../router.js";
 import {
-  Meter, ServiceIcon, localized, manifestOf, servicePath, statusOf, titleOf, useSubPath,
+  Meter, ServiceIcon, StatusPill, isRunning, localized, manifestOf, servicePath, statusOf, titleOf,
 } from "./service-common.js";
 import { ServicePage } from "./service.js";
-import { ShownStatusPill, TasksList } from "./tasks.js";
+import { TasksList } from "./tasks.js";
 
 function ServiceRow({ id, pkg }) {
   const manifest = manifestOf(pkg);
@@ -24,7 +25,7 @@ function ServiceRow({ id, pkg }) {
         ${status.transitional && status.kind !== "removing"
           ? html`<${Meter} fraction=${status.fraction} label=${t("services.installProgress")} />` : null}
       </div>
-      <${ShownStatusPill} pkg=${pkg} />
+      <${StatusPill} status=${status} />
       <${Icon} name="arrowRight" size=${18} class="service-row-go" />
     </a>
   </li>`;
@@ -42,7 +43,7 @@ function ServicesList({ state }) {
       ${t("services.emptyText")}
     </${EmptyState}>`;
   }
-  const running = packages.filter(([, pkg]) => statusOf(pkg).kind === "running").length;
+  const running = packages.filter(([, pkg]) => isRunning(statusOf(pkg))).length;
   return html`<div class="stack">
     <${TasksList} state=${state} />
     <div class="toolbar">
@@ -58,7 +59,7 @@ function ServicesList({ state }) {
 }
 
 export function ServicesPage({ state }) {
-  const [id] = useSubPath();
+  const [id] = useRoute().rest;
   useEffect(() => scrollTo(0, 0), [id]); // a new page starts at its top
   if (id) return html`<${ServicePage} key=${id} id=${id} state=${state} />`;
   return html`<${ServicesList} state=${state} />`;

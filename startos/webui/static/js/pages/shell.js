@@ -1,6 +1,6 @@
 // The main layout once logged in: a dark sidebar (a drawer on phones), a top bar, one page.
 // Everything shown comes from the live copy of /public kept by live.js.
-import { html, useEffect, useState } from "../html.js";
+import { html, useEffect, useRef, useState } from "../html.js";
 import { setLanguage, t } from "../i18n.js";
 import { follow } from "../live.js";
 import { Code, call } from "../rpc.js";
@@ -53,6 +53,46 @@ async function adoptSetupLanguage(serverLanguage) {
   }
 }
 
+// Where the sidebar stops being a drawer (app.css: the drawer is for max-width 860px).
+const WIDE = "(min-width: 861px)";
+
+/**
+ * The phone drawer's keyboard behaviour: opening moves focus into it (to the current page's
+ * link), Escape closes it, and closing returns focus to the menu button that opened it. While it
+ * is open the rest of the page is inert (see Shell), so Tab reaches nothing behind it; a window
+ * widened past the drawer's width closes it (its button is gone there).
+ */
+function useDrawerFocus(open, close) {
+  const sidebarRef = useRef(null);
+  const menuRef = useRef(null);
+  const wasOpen = useRef(false);
+  useEffect(() => {
+    if (!open) {
+      if (wasOpen.current && menuRef.current) menuRef.current.focus();
+      wasOpen.current = false;
+      return undefined;
+    }
+    wasOpen.current = true;
+    const sidebar = sidebarRef.current;
+    const first = sidebar && (sidebar.querySelector('[aria-current="page"]') || sidebar.querySelector("a[href], button"));
+    if (first) first.focus();
+    const onKey = (event) => {
+      if (event.key !== "Escape") return;
+      event.preventDefault();
+      close();
+    };
+    const wide = matchMedia(WIDE);
+    const onWide = () => wide.matches && close();
+    addEventListener("keydown", onKey);
+    wide.addEventListener("change", onWide);
+    return () => {
+      removeEventListener("keydown", onKey);
+      wide.removeEventListener("change", onWide);
+    };
+  }, [open]);
+  return { sidebarRef, menuRef };
+}
+
 export function Shell({ route, onLoggedOut }) {
   const [data, setData] = useState(null); // {value, revision}
   const [status, setStatus] = useState("connecting");
@@ -83,6 +123,7 @@ export function Shell({ route, onLoggedOut }) {
   }, [name]);
 
   useEffect(() => setDrawer(false), [route]);
+  const { sidebarRef, menuRef } = useDrawerFocus(drawer, () => setDrawer(false));
 
   const logout = async () => {
     setLoggingOut(true);
@@ -111,7 +152,7 @@ export function Shell({ route, onLoggedOut }) {
   const unread = Number(info.unreadNotificationCount || 0);
 
   return html`<div class=${drawer ? "shell drawer-open" : "shell"}>
-    <aside class="sidebar" aria-label=${t("nav.label")}>
+    <aside class="sidebar" id="sidebar" aria-label=${t("nav.label")} ref=${sidebarRef}>
       <div class="sidebar-head">
         <div class="brand">
           <img src="/static/img/logo.svg" alt="" width="32" height="32" />
@@ -120,7 +161,8 @@ export function Shell({ route, onLoggedOut }) {
             <span class="brand-sub">${localAddress(info.hostname)}</span>
           </div>
         </div>
-        <button type="button" class="icon-btn sidebar-close" onClick=${() => setDrawer(false)} aria-label=${t("nav.close")}>
+        <button type="button" class="icon-btn sidebar-close" onClick=${() => setDrawer(false)} aria-label=${t("nav.close")}
+            data-testid="drawer-close">
           <${Icon} name="close" />
         </button>
       </div>
@@ -137,9 +179,10 @@ export function Shell({ route, onLoggedOut }) {
       </div>
     </aside>
     <div class="scrim" onClick=${() => setDrawer(false)}></div>
-    <div class="main">
+    <div class="main" inert=${drawer}>
       <header class="topbar">
-        <button type="button" class="icon-btn menu-btn" onClick=${() => setDrawer(true)} aria-label=${t("nav.open")}>
+        <button type="button" class="icon-btn menu-btn" onClick=${() => setDrawer(true)} aria-label=${t("nav.open")}
+            aria-expanded=${drawer ? "true" : "false"} aria-controls="sidebar" ref=${menuRef} data-testid="menu">
           <${Icon} name="menu" />
           ${unread ? html`<span class="dot"></span>` : null}
         </button>

@@ -4,10 +4,11 @@
 import { html, useEffect, useRef, useState } from "../html.js";
 import { t } from "../i18n.js";
 import { Code, RpcError, call } from "../rpc.js";
+import { useRoute } from "../router.js";
 import { Alert, Icon, errorText } from "../ui.js";
 import {
   ActionButton, Glyph, ServiceIcon, Steps, formatBytes, formatPercent, installSteps, manifestOf, servicePath,
-  titleOf, useSubPath,
+  titleOf,
 } from "./service-common.js";
 
 const PHASES = ["verify", "unpack", "init"];
@@ -104,7 +105,7 @@ function FileCard({ file, children }) {
 }
 
 export function SideloadPage({ state }) {
-  const [updateId] = useSubPath();
+  const [updateId] = useRoute().rest;
   const packages = (state && state.packageData) || {};
   const updating = updateId && packages[updateId] ? updateId : null;
 

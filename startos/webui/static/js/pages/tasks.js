@@ -1,12 +1,12 @@
 // Tasks: what services ask of you (api-issue6 §3, tasks[replayId] on the *requesting* package's
 // entry, naming the target package and action). Listed on the Services page (all of them) and on a
-// service's page (its own, and those other services made for it). Also the status a task or a
-// blocked start gives a service ("Task required", "Waiting").
+// service's page (its own, and those other services made for it). The status a task gives a
+// service ("Task required") is the server's (statusInfo.summary), not worked out here.
 import { html, useState } from "../html.js";
-import { t } from "../i18n.js";
+import { messageText, t } from "../i18n.js";
 import { call } from "../rpc.js";
 import { Alert, Button, Card, errorText } from "../ui.js";
-import { ConfirmDialog, ServiceIcon, StatusPill, servicePath, statusOf, titleOf } from "./service-common.js";
+import { ConfirmDialog, ServiceIcon, servicePath, titleOf } from "./service-common.js";
 import { ActionFlow } from "./service-actions.js";
 
 const SEVERITY_ORDER = { critical: 0, important: 1, optional: 2 };
@@ -38,41 +38,6 @@ export function activeTasks(state, forPackage = null) {
     || String(a.entry.createdAt || "").localeCompare(String(b.entry.createdAt || "")));
 }
 
-/** Whether the package has made an active critical task (which keeps it from starting). */
-export function hasCriticalTask(pkg) {
-  return Object.values((pkg && pkg.tasks) || {}).some((e) => e && e.active && e.task && e.task.severity === "critical");
-}
-
-/** statusOf, plus "task-required" (an active critical task) and "waiting" (statusInfo.blocked). */
-export function shownStatus(pkg) {
-  const status = statusOf(pkg);
-  if (status.transitional || status.kind === "error" || status.kind === "crash-looping") return status;
-  if (hasCriticalTask(pkg) && status.kind !== "running") return { kind: "task-required" };
-  const blocked = pkg && pkg.statusInfo && pkg.statusInfo.blocked;
-  if (blocked && status.kind !== "running" && status.kind !== "stopping") return { kind: "waiting" };
-  if (status.kind === "running" && unmetDependencies(pkg).length) return { kind: "degraded" };
-  return status;
-}
-
-/** Required dependencies that are not satisfied now (a running service shows itself degraded). */
-export function unmetDependencies(pkg) {
-  const wanted = (pkg && pkg.currentDependencies) || {};
-  const live = (pkg && pkg.statusInfo && pkg.statusInfo.dependencies) || {};
-  return Object.keys(wanted).filter((dep) => !wanted[dep].optional && live[dep] && !live[dep].satisfied);
-}
-
-// Literal t() calls, so the catalog check sees every key.
-const STATUS_WORDS = { "task-required": () => t("status.taskRequired"), waiting: () => t("status.waiting"), degraded: () => t("status.degraded") };
-
-/** The status pill with the two states above; other states are service-common's StatusPill. */
-export function ShownStatusPill({ pkg, size }) {
-  const status = shownStatus(pkg);
-  if (!STATUS_WORDS[status.kind]) return html`<${StatusPill} status=${status} size=${size} />`;
-  return html`<span class=${`status status-warning${size === "lg" ? " status-lg" : ""}`} data-testid="status" data-status=${status.kind}>
-    <span class="status-dot" aria-hidden="true"></span>${STATUS_WORDS[status.kind]()}
-  </span>`;
-}
-
 function TaskRow({ state, requester, replayId, entry, onRun, onDismiss, busy }) {
   const task = entry.task;
   const data = (state && state.packageData) || {};
@@ -89,7 +54,7 @@ function TaskRow({ state, requester, replayId, entry, onRun, onDismiss, busy }) 
           <span class="status-dot" aria-hidden="true"></span>${severityLabel(task.severity)}</span>
         <a class="task-service" href=${servicePath(requester)} data-testid="task-service">${titleOf(requester, source)}</a>
       </div>
-      <p class="task-reason" data-testid="task-reason">${task.reason || t("tasks.noReason", { action: actionName })}</p>
+      <p class="task-reason" data-testid="task-reason">${messageText(task.reason) || t("tasks.noReason", { action: actionName })}</p>
       <p class="muted small">${task.packageId === requester
         ? t("tasks.runHere", { action: actionName })
         : t("tasks.runOn", { action: actionName, service: titleOf(task.packageId, target) })}</p>

@@ -1,4 +1,8 @@
-"""StartOS-info.html: what the setup wizard offers to download (mDNS address and root CA)."""
+"""StartOS-info.html: what setup returns for the user to keep (the mDNS address and the root CA).
+
+Part of ``setup.execute``'s result (the wizard offers it as a download, ``start-cli setup execute -o``
+writes it), so it is built here with the handler rather than in the web layer.
+"""
 
 from __future__ import annotations
 
