@@ -232,7 +232,7 @@ class StoreActor(Actor):
         self._revision = self._committed = revision
         self._log.extend(log)
         self._since_snapshot = since_snapshot
-        self._writer = gevent.spawn(self._write_loop)
+        self._writer = self.spawn(self._write_loop)
         logger.info("state tree loaded", extra={"revision": revision, "path": str(self.path)})
 
     def on_stop(self) -> None:
