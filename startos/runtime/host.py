@@ -152,6 +152,7 @@ class RuntimeConnection:
         self._close_cause: tuple[type[RuntimeCallError], str] | None = None
         self._closed = gevent.event.Event()
         self._effects = gevent.pool.Group()  # one greenlet per effect call under way
+        # The connection's own greenlet, not an actor's: close() kills it with the effects.
         self._reader = gevent.spawn(self._read_loop)
 
     def __repr__(self) -> str:

@@ -71,6 +71,8 @@ class Attached:
                     break
                 ws.send(data)
 
+        # Not an actor's greenlets: both pumps belong to this request (a web server actor's
+        # greenlet), whose finally below kills them, so none outlives its WebSocket.
         out = gevent.spawn(pump_out)
 
         def pump_in() -> None:
